@@ -1,0 +1,53 @@
+// Standard Kubernetes conditions: lastTransitionTime moves only when the status flips.
+import type { Condition } from "./types.ts";
+
+export type ConditionInput = {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+};
+
+/** Returns a new list with `input` set, keeping lastTransitionTime when status is unchanged. */
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  input: ConditionInput,
+  now: Date = new Date(),
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const index = list.findIndex((c) => c.type === input.type);
+  const previous = index >= 0 ? list[index] : undefined;
+  const next: Condition = {
+    type: input.type,
+    status: input.status,
+    reason: input.reason,
+    message: input.message,
+    lastTransitionTime:
+      previous && previous.status === input.status ? previous.lastTransitionTime : rfc3339Seconds(now),
+    ...(input.observedGeneration !== undefined ? { observedGeneration: input.observedGeneration } : {}),
+  };
+  if (index >= 0) list[index] = next;
+  else list.push(next);
+  return list;
+}
+
+export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
+  return (conditions ?? []).filter((c) => c.type !== type);
+}
+
+export function findCondition(
+  conditions: readonly Condition[] | undefined,
+  type: string,
+): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
+  return findCondition(conditions, type)?.status === "True";
+}
+
+/** Kubernetes metav1.Time has second precision; writing more would make every status differ. */
+export function rfc3339Seconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}

@@ -1,0 +1,15 @@
+// What the global setup hands to each test file (plain data: it crosses process boundaries).
+export type HarnessInfo = {
+  dir: string;
+  server: string;
+  kubeconfigPath: string;
+  binDir: string;
+  ldap: {
+    url: string;
+    baseDN: string;
+    adminDN: string;
+    adminPassword: string;
+    usersDN: string;
+    groupsDN: string;
+  };
+};

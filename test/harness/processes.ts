@@ -1,0 +1,132 @@
+// Child processes of the test harness: started with logs in a file, always stopped when the
+// Node process ends (normally, by an uncaught error or by SIGINT/SIGTERM).
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { openSync, closeSync, readFileSync, rmSync } from "node:fs";
+
+const children = new Set<ChildProcess>();
+const directories = new Set<string>();
+let hooked = false;
+
+function cleanupNow(): void {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  children.clear();
+  for (const dir of directories) rmSync(dir, { recursive: true, force: true });
+  directories.clear();
+}
+
+function hook(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", cleanupNow);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      cleanupNow();
+      process.exit(130);
+    });
+  }
+}
+
+/** Removes `dir` when the process ends, unless removeDirectory was called before. */
+export function registerDirectory(dir: string): void {
+  hook();
+  directories.add(dir);
+}
+
+export function removeDirectory(dir: string): void {
+  directories.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export type Managed = {
+  child: ChildProcess;
+  logFile: string;
+  /** The last lines of the log, for error messages. */
+  tail(lines?: number): string;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+};
+
+export function startProcess(
+  command: string,
+  args: string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): Managed {
+  hook();
+  const fd = openSync(logFile, "a");
+  const child = spawn(command, args, { stdio: ["ignore", fd, fd], env: env ?? process.env });
+  closeSync(fd);
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("exit", (code) => {
+      children.delete(child);
+      resolve(code);
+    });
+    child.once("error", () => {
+      children.delete(child);
+      resolve(null);
+    });
+  });
+  const tail = (lines = 20) => {
+    try {
+      return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "";
+    }
+  };
+  const signalAndWait = async (signal: NodeJS.Signals, graceMs: number) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    child,
+    logFile,
+    tail,
+    exited,
+    stop: (graceMs = 5000) => signalAndWait("SIGTERM", graceMs),
+    kill: () => signalAndWait("SIGKILL", 0),
+  };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** Polls `check` until it returns true; throws with `describe()` after `timeoutMs`. */
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string,
+  intervalMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
