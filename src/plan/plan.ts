@@ -1,0 +1,92 @@
+// The operations that take one account in one target from what it is to what it should be.
+import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
+
+export type Operation =
+  | { op: "create"; account: DesiredAccount }
+  | { op: "update"; changes: Record<string, string[] | null> }
+  | { op: "enable" }
+  | { op: "disable" }
+  | { op: "group_add"; group: string }
+  | { op: "group_remove"; group: string }
+  | { op: "delete" };
+
+export type OperationName = Operation["op"];
+
+/** Operations that take access away: counted by the mass-change brake. */
+export function isDeprovision(operation: Operation): boolean {
+  return operation.op === "disable" || operation.op === "delete" || operation.op === "group_remove";
+}
+
+export type AccountPlanInput = {
+  /** What the account should be; undefined when the person should hold no account here. */
+  desired?: DesiredAccount;
+  actual?: ActualAccount;
+  /** Attributes Roster writes; others on the entry are left alone. */
+  managedAttributes: readonly string[];
+  /** Groups Roster manages in this target; membership in any other group is never touched. */
+  managedGroups: ReadonlySet<string>;
+  /** For an account that should go: delete it (rather than only disable it) now. */
+  deleteNow: boolean;
+};
+
+function sameValues(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  const x = [...(a ?? [])].sort();
+  const y = [...(b ?? [])].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+export function attributeChanges(
+  desired: Record<string, string[]>,
+  actual: Record<string, string[]>,
+  managed: readonly string[],
+): Record<string, string[] | null> {
+  const changes: Record<string, string[] | null> = {};
+  for (const name of managed) {
+    const want = desired[name];
+    const have = actual[name];
+    if (want && want.length > 0) {
+      if (!sameValues(want, have)) changes[name] = want;
+    } else if (have && have.length > 0) {
+      changes[name] = null;
+    }
+  }
+  return changes;
+}
+
+export function planAccount(input: AccountPlanInput): Operation[] {
+  const { desired, actual } = input;
+  const ops: Operation[] = [];
+  if (desired) {
+    if (!actual) return [{ op: "create", account: desired }];
+    const changes = attributeChanges(desired.attributes, actual.attributes, input.managedAttributes);
+    if (Object.keys(changes).length > 0) ops.push({ op: "update", changes });
+    // Enable before adding groups, disable after removing them: access never widens early.
+    if (desired.enabled && !actual.enabled) ops.push({ op: "enable" });
+    const have = new Set(actual.groups);
+    const want = new Set(desired.groups);
+    for (const group of [...want].sort()) if (!have.has(group)) ops.push({ op: "group_add", group });
+    for (const group of [...have].sort())
+      if (!want.has(group) && input.managedGroups.has(group)) ops.push({ op: "group_remove", group });
+    if (!desired.enabled && actual.enabled) ops.push({ op: "disable" });
+    return ops;
+  }
+  if (!actual) return [];
+  if (actual.enabled) ops.push({ op: "disable" });
+  for (const group of [...actual.groups].sort())
+    if (input.managedGroups.has(group)) ops.push({ op: "group_remove", group });
+  if (input.deleteNow) ops.push({ op: "delete" });
+  return ops;
+}
+
+/** Parses an api.md duration (30s, 15m, 720h, 30d, 1h30m) into milliseconds. */
+export function parseDuration(text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  let total = 0;
+  let matched = "";
+  for (const part of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/g)) {
+    total += Number(part[1]) * units[part[2]!]!;
+    matched += part[0];
+  }
+  if (matched !== text || matched === "") throw new Error(`invalid duration ${JSON.stringify(text)}`);
+  return total;
+}

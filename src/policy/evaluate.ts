@@ -1,0 +1,155 @@
+// Which accounts and groups a person should have, and why: a pure function of the Employee,
+// the policies, rules and connectors in its namespace, and the time.
+import type { AccessPolicy, Employee, EntitlementT, GroupRule } from "../api/types.ts";
+import { employeeMatches, requirementProblems } from "./match.ts";
+
+export type Lifecycle = "Scheduled" | "Active" | "Suspended" | "Terminated";
+
+export type DesiredConnectorAccess = {
+  connector: string;
+  /** Why the person has an account here (AccessPolicy/<name> or Grant). */
+  sources: string[];
+  /** Group name -> the sources granting it. */
+  groups: Map<string, string[]>;
+};
+
+export type Access = {
+  lifecycle: Lifecycle;
+  /** Why the lifecycle is what it is, for status messages. */
+  reason: string;
+  /** Accounts the person should hold; empty when Scheduled or Terminated. */
+  accounts: Map<string, DesiredConnectorAccess>;
+  entitlements: EntitlementT[];
+  /** The next moment the answer changes by itself (startDate, endDate, a grant's until). */
+  nextChangeAt?: Date;
+  /** Grants whose `until` has passed (for Events). */
+  expiredGrants: { connector: string; groups: string[]; until: string }[];
+};
+
+/** Parses an api.md date: a date (midnight UTC) or an RFC 3339 date-time. */
+export function parseDate(value: string): Date {
+  return new Date(value.length === 10 ? `${value}T00:00:00Z` : value);
+}
+
+export function lifecycleOf(employee: Employee, now: Date): { lifecycle: Lifecycle; reason: string; nextChangeAt?: Date } {
+  const spec = employee.spec;
+  const start = spec.startDate ? parseDate(spec.startDate) : undefined;
+  const end = spec.endDate ? parseDate(spec.endDate) : undefined;
+  if (employee.metadata.deletionTimestamp) return { lifecycle: "Terminated", reason: "the Employee is being deleted" };
+  if (spec.employmentStatus === "Terminated") return { lifecycle: "Terminated", reason: "employmentStatus is Terminated" };
+  if (end && end.getTime() <= now.getTime()) return { lifecycle: "Terminated", reason: `endDate ${spec.endDate} has passed` };
+  if (start && start.getTime() > now.getTime()) {
+    return { lifecycle: "Scheduled", reason: `startDate ${spec.startDate} is ahead`, nextChangeAt: start };
+  }
+  const nextChangeAt = end;
+  if (spec.employmentStatus === "OnLeave") return { lifecycle: "Suspended", reason: "employmentStatus is OnLeave", nextChangeAt };
+  return { lifecycle: "Active", reason: "active", nextChangeAt };
+}
+
+function earliest(a: Date | undefined, b: Date | undefined): Date | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.getTime() <= b.getTime() ? a : b;
+}
+
+/** Policies and rules whose match is malformed grant nothing; their own status reports why. */
+function safeMatches(employee: Employee, object: AccessPolicy | GroupRule): boolean {
+  if (requirementProblems(object.spec.match).length > 0) return false;
+  return employeeMatches(employee, object.spec.selector, object.spec.match);
+}
+
+export function isPaused(object: { metadata: { annotations?: Record<string, string> } }): boolean {
+  return object.metadata.annotations?.["roster.dev/paused"] === "true";
+}
+
+export function evaluateAccess(
+  employee: Employee,
+  policies: readonly AccessPolicy[],
+  rules: readonly GroupRule[],
+  now: Date,
+): Access {
+  const { lifecycle, reason, nextChangeAt: lifecycleChange } = lifecycleOf(employee, now);
+  const accounts = new Map<string, DesiredConnectorAccess>();
+  const expiredGrants: Access["expiredGrants"] = [];
+  let nextChangeAt = lifecycleChange;
+
+  const account = (connector: string) => {
+    let entry = accounts.get(connector);
+    if (!entry) {
+      entry = { connector, sources: [], groups: new Map() };
+      accounts.set(connector, entry);
+    }
+    return entry;
+  };
+  const addGroup = (entry: DesiredConnectorAccess, group: string, source: string) => {
+    const sources = entry.groups.get(group) ?? [];
+    if (!sources.includes(source)) sources.push(source);
+    entry.groups.set(group, sources);
+  };
+
+  for (const policy of [...policies].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    if (!safeMatches(employee, policy)) continue;
+    const source = `AccessPolicy/${policy.metadata.name}`;
+    for (const grant of policy.spec.grants) {
+      const entry = account(grant.connector);
+      if (!entry.sources.includes(source)) entry.sources.push(source);
+      for (const group of grant.groups ?? []) addGroup(entry, group, source);
+    }
+  }
+  for (const grant of employee.spec.grants ?? []) {
+    if (grant.until) {
+      const until = parseDate(grant.until);
+      if (until.getTime() <= now.getTime()) {
+        expiredGrants.push({ connector: grant.connector, groups: grant.groups ?? [], until: grant.until });
+        continue;
+      }
+      nextChangeAt = earliest(nextChangeAt, until);
+    }
+    const entry = account(grant.connector);
+    if (!entry.sources.includes("Grant")) entry.sources.push("Grant");
+    for (const group of grant.groups ?? []) addGroup(entry, group, "Grant");
+  }
+  // A GroupRule never creates accounts: it adds groups where the person already has one.
+  for (const rule of [...rules].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    if (!safeMatches(employee, rule)) continue;
+    for (const connector of rule.spec.connectors) {
+      const entry = accounts.get(connector);
+      if (entry) addGroup(entry, rule.spec.group, `GroupRule/${rule.metadata.name}`);
+    }
+  }
+
+  const granted = lifecycle === "Active" || lifecycle === "Suspended";
+  const entitlements: EntitlementT[] = [];
+  if (granted) {
+    for (const entry of [...accounts.values()].sort((a, b) => a.connector.localeCompare(b.connector))) {
+      for (const source of entry.sources) entitlements.push({ connector: entry.connector, source });
+      for (const group of [...entry.groups.keys()].sort()) {
+        for (const source of entry.groups.get(group)!) entitlements.push({ connector: entry.connector, group, source });
+      }
+    }
+  }
+  return {
+    lifecycle,
+    reason,
+    accounts: granted ? accounts : new Map(),
+    entitlements,
+    ...(nextChangeAt && nextChangeAt.getTime() > now.getTime() ? { nextChangeAt } : {}),
+    expiredGrants,
+  };
+}
+
+/** Every group each connector's policies, rules and grants can hand out: the groups Roster manages there. */
+export function managedGroups(
+  connector: string,
+  policies: readonly AccessPolicy[],
+  rules: readonly GroupRule[],
+  employees: readonly Employee[],
+): Set<string> {
+  const groups = new Set<string>();
+  for (const policy of policies)
+    for (const grant of policy.spec.grants) if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
+  for (const rule of rules) if (rule.spec.connectors.includes(connector)) groups.add(rule.spec.group);
+  for (const employee of employees)
+    for (const grant of employee.spec.grants ?? []) if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
+  return groups;
+}
