@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const compiled = new URL("../dist/cli/main.js", import.meta.url);
-await import(
+const cli = await import(
   existsSync(fileURLToPath(compiled)) ? compiled.href : new URL("../src/cli/main.ts", import.meta.url).href
 );
+cli.run();

@@ -27,6 +27,8 @@ export type AccountPlanInput = {
   managedGroups: ReadonlySet<string>;
   /** For an account that should go: delete it (rather than only disable it) now. */
   deleteNow: boolean;
+  /** How the target compares group names (LDAP ignores case); exact by default. */
+  groupKey?: (name: string) => string;
 };
 
 function sameValues(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
@@ -62,18 +64,23 @@ export function planAccount(input: AccountPlanInput): Operation[] {
     if (Object.keys(changes).length > 0) ops.push({ op: "update", changes });
     // Enable before adding groups, disable after removing them: access never widens early.
     if (desired.enabled && !actual.enabled) ops.push({ op: "enable" });
-    const have = new Set(actual.groups);
-    const want = new Set(desired.groups);
-    for (const group of [...want].sort()) if (!have.has(group)) ops.push({ op: "group_add", group });
-    for (const group of [...have].sort())
-      if (!want.has(group) && input.managedGroups.has(group)) ops.push({ op: "group_remove", group });
+    const key = input.groupKey ?? ((name: string) => name);
+    const have = new Set(actual.groups.map(key));
+    const want = new Set(desired.groups.map(key));
+    const managed = new Set([...input.managedGroups].map(key));
+    for (const group of [...desired.groups].sort())
+      if (!have.has(key(group))) ops.push({ op: "group_add", group });
+    for (const group of [...actual.groups].sort())
+      if (!want.has(key(group)) && managed.has(key(group))) ops.push({ op: "group_remove", group });
     if (!desired.enabled && actual.enabled) ops.push({ op: "disable" });
     return ops;
   }
   if (!actual) return [];
   if (actual.enabled) ops.push({ op: "disable" });
+  const key = input.groupKey ?? ((name: string) => name);
+  const managed = new Set([...input.managedGroups].map(key));
   for (const group of [...actual.groups].sort())
-    if (input.managedGroups.has(group)) ops.push({ op: "group_remove", group });
+    if (managed.has(key(group))) ops.push({ op: "group_remove", group });
   if (input.deleteNow) ops.push({ op: "delete" });
   return ops;
 }

@@ -31,18 +31,25 @@ export function parseDate(value: string): Date {
   return new Date(value.length === 10 ? `${value}T00:00:00Z` : value);
 }
 
-export function lifecycleOf(employee: Employee, now: Date): { lifecycle: Lifecycle; reason: string; nextChangeAt?: Date } {
+export function lifecycleOf(
+  employee: Employee,
+  now: Date,
+): { lifecycle: Lifecycle; reason: string; nextChangeAt?: Date } {
   const spec = employee.spec;
   const start = spec.startDate ? parseDate(spec.startDate) : undefined;
   const end = spec.endDate ? parseDate(spec.endDate) : undefined;
-  if (employee.metadata.deletionTimestamp) return { lifecycle: "Terminated", reason: "the Employee is being deleted" };
-  if (spec.employmentStatus === "Terminated") return { lifecycle: "Terminated", reason: "employmentStatus is Terminated" };
-  if (end && end.getTime() <= now.getTime()) return { lifecycle: "Terminated", reason: `endDate ${spec.endDate} has passed` };
+  if (employee.metadata.deletionTimestamp)
+    return { lifecycle: "Terminated", reason: "the Employee is being deleted" };
+  if (spec.employmentStatus === "Terminated")
+    return { lifecycle: "Terminated", reason: "employmentStatus is Terminated" };
+  if (end && end.getTime() <= now.getTime())
+    return { lifecycle: "Terminated", reason: `endDate ${spec.endDate} has passed` };
   if (start && start.getTime() > now.getTime()) {
     return { lifecycle: "Scheduled", reason: `startDate ${spec.startDate} is ahead`, nextChangeAt: start };
   }
   const nextChangeAt = end;
-  if (spec.employmentStatus === "OnLeave") return { lifecycle: "Suspended", reason: "employmentStatus is OnLeave", nextChangeAt };
+  if (spec.employmentStatus === "OnLeave")
+    return { lifecycle: "Suspended", reason: "employmentStatus is OnLeave", nextChangeAt };
   return { lifecycle: "Active", reason: "active", nextChangeAt };
 }
 
@@ -124,7 +131,8 @@ export function evaluateAccess(
     for (const entry of [...accounts.values()].sort((a, b) => a.connector.localeCompare(b.connector))) {
       for (const source of entry.sources) entitlements.push({ connector: entry.connector, source });
       for (const group of [...entry.groups.keys()].sort()) {
-        for (const source of entry.groups.get(group)!) entitlements.push({ connector: entry.connector, group, source });
+        for (const source of entry.groups.get(group)!)
+          entitlements.push({ connector: entry.connector, group, source });
       }
     }
   }
@@ -147,9 +155,11 @@ export function managedGroups(
 ): Set<string> {
   const groups = new Set<string>();
   for (const policy of policies)
-    for (const grant of policy.spec.grants) if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
+    for (const grant of policy.spec.grants)
+      if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
   for (const rule of rules) if (rule.spec.connectors.includes(connector)) groups.add(rule.spec.group);
   for (const employee of employees)
-    for (const grant of employee.spec.grants ?? []) if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
+    for (const grant of employee.spec.grants ?? [])
+      if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
   return groups;
 }

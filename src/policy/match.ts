@@ -40,7 +40,9 @@ export function compilePattern(pattern: string): RegExp {
   try {
     regex = new RegExp(flagged ? pattern.slice(flagged[0].length) : pattern, flags + "u");
   } catch (error) {
-    throw new InvalidRequirement(`invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`);
+    throw new InvalidRequirement(
+      `invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`,
+    );
   }
   regexCache.set(pattern, regex);
   return regex;
@@ -63,10 +65,14 @@ export function requirementHolds(employee: Employee, requirement: MatchRequireme
   }
 }
 
-export function selectorMatches(labels: Record<string, string> | undefined, selector: LabelSelectorSpec | undefined): boolean {
+export function selectorMatches(
+  labels: Record<string, string> | undefined,
+  selector: LabelSelectorSpec | undefined,
+): boolean {
   if (!selector) return true;
   const have = labels ?? {};
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (have[key] !== value) return false;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
+    if (have[key] !== value) return false;
   for (const expression of selector.matchExpressions ?? []) {
     const value = have[expression.key];
     const values = expression.values ?? [];
@@ -89,7 +95,10 @@ export function employeeMatches(
   selector: LabelSelectorSpec | undefined,
   match: MatchRequirementSpec[] | undefined,
 ): boolean {
-  return selectorMatches(employee.metadata.labels, selector) && (match ?? []).every((r) => requirementHolds(employee, r));
+  return (
+    selectorMatches(employee.metadata.labels, selector) &&
+    (match ?? []).every((r) => requirementHolds(employee, r))
+  );
 }
 
 /** Problems in a selector/match that admission could not catch, for the object's status. */

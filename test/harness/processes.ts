@@ -26,7 +26,10 @@ function hook(): void {
   hooked = true;
   process.on("exit", cleanupNow);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(signal, () => {
+    // When the program has its own handler (roster dev stops the operator first), leave the exit
+    // to it: the "exit" hook still cleans up.
+    process.on(signal, () => {
+      if (process.listenerCount(signal) > 1) return;
       cleanupNow();
       process.exit(130);
     });

@@ -19,7 +19,11 @@ const actual = (over: Partial<ActualAccount> = {}): ActualAccount => ({
   groups: ["staff"],
   ...over,
 });
-const base = { managedAttributes: ["cn", "mail", "title"], managedGroups: new Set(["staff", "engineering", "sales"]), deleteNow: false };
+const base = {
+  managedAttributes: ["cn", "mail", "title"],
+  managedGroups: new Set(["staff", "engineering", "sales"]),
+  deleteNow: false,
+};
 
 describe("planAccount", () => {
   it("creates a missing account with everything at once", () => {
@@ -34,7 +38,14 @@ describe("planAccount", () => {
     const ops = planAccount({
       ...base,
       desired: desired({ attributes: { cn: ["Ada King"], mail: ["ada@example.com"] } }),
-      actual: actual({ attributes: { cn: ["Ada Lovelace"], mail: ["ada@example.com"], title: ["Countess"], description: ["by hand"] } }),
+      actual: actual({
+        attributes: {
+          cn: ["Ada Lovelace"],
+          mail: ["ada@example.com"],
+          title: ["Countess"],
+          description: ["by hand"],
+        },
+      }),
     });
     expect(ops).toEqual([{ op: "update", changes: { cn: ["Ada King"], title: null } }]);
   });
@@ -52,17 +63,36 @@ describe("planAccount", () => {
   });
 
   it("disables a person on leave and keeps the groups; re-enables on return", () => {
-    expect(planAccount({ ...base, desired: desired({ enabled: false }), actual: actual() })).toEqual([{ op: "disable" }]);
-    expect(planAccount({ ...base, desired: desired(), actual: actual({ enabled: false }) })).toEqual([{ op: "enable" }]);
+    expect(planAccount({ ...base, desired: desired({ enabled: false }), actual: actual() })).toEqual([
+      { op: "disable" },
+    ]);
+    expect(planAccount({ ...base, desired: desired(), actual: actual({ enabled: false }) })).toEqual([
+      { op: "enable" },
+    ]);
   });
 
   it("disables a leaver and removes every managed group in one plan, deleting only when due", () => {
     const leaver = actual({ groups: ["staff", "engineering", "book-club"] });
     const ops = planAccount({ ...base, actual: leaver });
-    expect(ops).toEqual([{ op: "disable" }, { op: "group_remove", group: "engineering" }, { op: "group_remove", group: "staff" }]);
+    expect(ops).toEqual([
+      { op: "disable" },
+      { op: "group_remove", group: "engineering" },
+      { op: "group_remove", group: "staff" },
+    ]);
     expect(ops.every(isDeprovision)).toBe(true);
     expect(planAccount({ ...base, actual: leaver, deleteNow: true }).at(-1)).toEqual({ op: "delete" });
     expect(planAccount({ ...base })).toEqual([]);
+  });
+
+  it("compares groups the way the target does", () => {
+    const lower = (name: string) => name.toLowerCase();
+    const ops = planAccount({
+      ...base,
+      groupKey: lower,
+      desired: desired({ groups: ["Staff"] }),
+      actual: actual({ groups: ["staff"] }),
+    });
+    expect(ops).toEqual([]);
   });
 
   it("compares multi-valued attributes regardless of order", () => {
@@ -81,5 +111,7 @@ describe("parseDuration", () => {
     ["1.5h", 5_400_000],
   ])("%s is %d ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
 
-  it.each(["", "10", "ten minutes", "5m10"])("refuses %j", (text) => expect(() => parseDuration(text)).toThrow(/invalid duration/));
+  it.each(["", "10", "ten minutes", "5m10"])("refuses %j", (text) =>
+    expect(() => parseDuration(text)).toThrow(/invalid duration/),
+  );
 });

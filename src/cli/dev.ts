@@ -1,0 +1,222 @@
+// `roster dev` (npm start): the whole thing on one machine. Brings up the test harness's control
+// plane and slapd, installs the CRDs, creates a sample Connector, policies and Employees, writes
+// connection details to .roster/dev/, and runs the operator in the foreground until Ctrl-C.
+import { mkdirSync, copyFileSync, writeFileSync, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { API_VERSION, GROUP, VERSION } from "../api/schema.ts";
+import { createLogger } from "../observe/logger.ts";
+import { prettyDestination } from "../observe/pretty.ts";
+import { runOperator } from "../controller/operator.ts";
+
+const HELP = `Usage: roster dev [flags]
+
+Starts etcd, kube-apiserver and OpenLDAP slapd on 127.0.0.1 (built and cached on first use),
+creates sample objects in the "default" namespace and runs the operator. Ctrl-C stops it all.
+
+Flags:
+  --dir PATH           where to write kubeconfig and ldap.env (default .roster/dev)
+  --no-samples         do not create the sample Connector, policies and Employees
+  --log-level LEVEL    (default info)
+
+Then, in another terminal:
+  kubectl --kubeconfig .roster/dev/kubeconfig get emp
+  source .roster/dev/ldap.env && ldapsearch -x -H "$LDAP_URL" -D "$LDAP_BIND_DN" -w "$LDAP_BIND_PASSWORD" -b "$LDAP_BASE_DN" "(uid=*)"
+`;
+
+const PLURALS: Record<string, string> = {
+  Connector: "connectors",
+  AccessPolicy: "accesspolicies",
+  GroupRule: "grouprules",
+  Employee: "employees",
+};
+
+type LdapDetails = { url: string; adminDN: string; usersDN: string; groupsDN: string };
+
+function samples(ldap: LdapDetails) {
+  const soon = new Date(Date.now() + 60_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const employee = (name: string, spec: Record<string, unknown>) => ({
+    apiVersion: API_VERSION,
+    kind: "Employee",
+    metadata: { name },
+    spec,
+  });
+  return [
+    {
+      apiVersion: API_VERSION,
+      kind: "Connector",
+      metadata: { name: "corp-ldap" },
+      spec: {
+        ldap: {
+          url: ldap.url,
+          bindDN: ldap.adminDN,
+          bindPasswordSecretRef: { name: "corp-ldap-bind", key: "password" },
+          usersDN: ldap.usersDN,
+          groupsDN: ldap.groupsDN,
+          attributes: { cn: "{{givenName}} {{familyName}}" },
+        },
+        deprovisioning: { action: "Delete", deleteAfter: "10m" },
+      },
+    },
+    {
+      apiVersion: API_VERSION,
+      kind: "AccessPolicy",
+      metadata: { name: "everyone" },
+      spec: { grants: [{ connector: "corp-ldap", groups: ["staff"] }] },
+    },
+    {
+      apiVersion: API_VERSION,
+      kind: "AccessPolicy",
+      metadata: { name: "engineering" },
+      spec: {
+        match: [{ key: "department", operator: "In", values: ["Engineering"] }],
+        grants: [{ connector: "corp-ldap", groups: ["engineering", "vpn-users"] }],
+      },
+    },
+    employee("ada", {
+      employeeId: "E1001",
+      username: "ada",
+      givenName: "Ada",
+      familyName: "Lovelace",
+      email: "ada@example.com",
+      department: "Engineering",
+      title: "Engineering Manager",
+    }),
+    employee("grace", {
+      employeeId: "E1002",
+      username: "grace",
+      givenName: "Grace",
+      familyName: "Hopper",
+      email: "grace@example.com",
+      department: "Research",
+    }),
+    employee("margaret", {
+      employeeId: "E1003",
+      username: "margaret",
+      givenName: "Margaret",
+      familyName: "Hamilton",
+      email: "margaret@example.com",
+      department: "Engineering",
+      employmentStatus: "OnLeave",
+    }),
+    employee("linus", {
+      employeeId: "E1004",
+      username: "linus",
+      givenName: "Linus",
+      familyName: "Torvalds",
+      email: "linus@example.com",
+      department: "Engineering",
+      startDate: soon,
+    }),
+  ];
+}
+
+export async function devCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      help: { type: "boolean", short: "h" },
+      dir: { type: "string", default: ".roster/dev" },
+      "no-samples": { type: "boolean", default: false },
+      "log-level": { type: "string", default: "info" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const harness = resolve(import.meta.dirname, "../../test/harness");
+  if (!existsSync(join(harness, "controlplane.ts"))) {
+    throw new Error(
+      "roster dev needs a source checkout (test/harness); it is not part of the container image",
+    );
+  }
+  // The harness lives in test/, outside the compiled tree: typed here by the little dev uses.
+  type Stoppable = { stop(): Promise<void> };
+  type Harness = {
+    startControlPlane(o: { log: (line: string) => void }): Promise<Stoppable & { kubeconfigPath: string }>;
+    startSlapd(): Promise<Stoppable & LdapDetails & { adminPassword: string; baseDN: string }>;
+  };
+  const { startControlPlane } = (await import(join(harness, "controlplane.ts"))) as Harness;
+  const { startSlapd } = (await import(join(harness, "slapd.ts"))) as Harness;
+
+  const out = resolve(values.dir!);
+  mkdirSync(out, { recursive: true });
+  console.log(
+    "roster dev: starting the control plane and slapd (the first run builds kube-apiserver and etcd)...",
+  );
+  const [controlPlane, slapd] = await Promise.all([
+    startControlPlane({ log: (line) => console.log(`  ${line}`) }),
+    startSlapd(),
+  ]);
+  const shutdownHarness = () => Promise.allSettled([controlPlane.stop(), slapd.stop()]);
+  try {
+    copyFileSync(controlPlane.kubeconfigPath, join(out, "kubeconfig"));
+    writeFileSync(
+      join(out, "ldap.env"),
+      [
+        `LDAP_URL=${slapd.url}`,
+        `LDAP_BIND_DN=${slapd.adminDN}`,
+        `LDAP_BIND_PASSWORD=${slapd.adminPassword}`,
+        `LDAP_BASE_DN=${slapd.baseDN}`,
+        `LDAP_USERS_DN=${slapd.usersDN}`,
+        `LDAP_GROUPS_DN=${slapd.groupsDN}`,
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(out, "kubeconfig"));
+    if (!values["no-samples"]) {
+      const core = kc.makeApiClient(CoreV1Api);
+      const custom = kc.makeApiClient(CustomObjectsApi);
+      await core.createNamespacedSecret({
+        namespace: "default",
+        body: {
+          metadata: { name: "corp-ldap-bind" },
+          type: "Opaque",
+          stringData: { password: slapd.adminPassword },
+        },
+      });
+      for (const object of samples(slapd)) {
+        await custom.createNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: "default",
+          plural: PLURALS[object.kind]!,
+          body: object,
+        });
+      }
+    }
+    console.log(`
+roster dev is up.
+  kubectl --kubeconfig ${join(values.dir!, "kubeconfig")} get roster
+  kubectl --kubeconfig ${join(values.dir!, "kubeconfig")} get emp -w
+  LDAP: ${slapd.url}, bind DN and password in ${join(values.dir!, "ldap.env")}
+Ctrl-C stops the operator, the control plane and slapd.
+`);
+    const logger = createLogger({ level: values["log-level"] as "info", destination: prettyDestination() });
+    const operator = await runOperator({
+      kubeconfig: kc,
+      logger,
+      workers: 4,
+      leaderElection: true,
+      leaseNamespace: "default",
+      leaseName: "roster-operator",
+      healthAddress: "127.0.0.1:8081",
+      metricsAddress: "127.0.0.1:8080",
+      connectorCheckMs: 30_000,
+    });
+    const stop = () => {
+      console.log("\nroster dev: stopping...");
+      void operator.stop();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    await operator.done;
+  } finally {
+    await shutdownHarness();
+  }
+  return 0;
+}

@@ -1,0 +1,135 @@
+// The `roster` command. Exit codes: 0 success, 1 failure, 2 usage error.
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger } from "../observe/logger.ts";
+import { prettyDestination } from "../observe/pretty.ts";
+import { runOperator } from "../controller/operator.ts";
+
+const USAGE = `Usage: roster <command> [flags]
+
+Commands:
+  operator   Run the operator (what the Deployment runs).
+  dev        Bring up a local control plane and slapd, sample objects, and the operator.
+
+Run 'roster <command> --help' for the flags of a command.
+`;
+
+const OPERATOR_HELP = `Usage: roster operator [flags]
+
+Reconciles Employees into the targets their Connectors describe.
+
+Flags:
+  --kubeconfig PATH        kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or in-cluster)
+  --context NAME           kubeconfig context
+  --namespace NS           watch only this namespace (default: all namespaces)
+  --workers N              concurrent Employee reconciles (default 8)
+  --leader-elect BOOL      elect a leader on a Lease so only one replica acts (default true)
+  --lease-namespace NS     namespace of the Lease (default: $POD_NAMESPACE or roster-system)
+  --lease-name NAME        (default roster-operator)
+  --health-addr ADDR       /healthz and /readyz (default :8081)
+  --metrics-addr ADDR      /metrics (default :8080)
+  --log-level LEVEL        trace|debug|info|warn|error (default info)
+  --log-format FORMAT      json|pretty (default json)
+
+Examples:
+  roster operator --kubeconfig ~/.kube/config --namespace people
+  roster operator --leader-elect=false --metrics-addr 127.0.0.1:9090
+`;
+
+export function loadKubeConfig(path: string | undefined, context: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  if (context) kc.setCurrentContext(context);
+  return kc;
+}
+
+async function operatorCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      help: { type: "boolean", short: "h" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      namespace: { type: "string", short: "n" },
+      workers: { type: "string", default: "8" },
+      "leader-elect": { type: "string", default: "true" },
+      "lease-namespace": { type: "string", default: process.env.POD_NAMESPACE ?? "roster-system" },
+      "lease-name": { type: "string", default: "roster-operator" },
+      "health-addr": { type: "string", default: ":8081" },
+      "metrics-addr": { type: "string", default: ":8080" },
+      "log-level": { type: "string", default: "info" },
+      "log-format": { type: "string", default: "json" },
+      "connector-check-interval": { type: "string", default: "30" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(OPERATOR_HELP);
+    return 0;
+  }
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new UsageError(`--workers must be a positive integer, got ${values.workers}`);
+  const logger = createLogger({
+    level: values["log-level"] as "info",
+    ...(values["log-format"] === "pretty" ? { destination: prettyDestination() } : {}),
+  });
+  const operator = await runOperator({
+    kubeconfig: loadKubeConfig(values.kubeconfig, values.context),
+    logger,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    workers,
+    leaderElection: values["leader-elect"] !== "false",
+    leaseNamespace: values["lease-namespace"]!,
+    leaseName: values["lease-name"]!,
+    healthAddress: values["health-addr"]!,
+    metricsAddress: values["metrics-addr"]!,
+    connectorCheckMs: Number(values["connector-check-interval"]) * 1000,
+  });
+  const onSignal = (signal: string) => {
+    logger.info({ signal }, "shutting down");
+    void operator.stop();
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  await operator.done;
+  return 0;
+}
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "operator":
+      return operatorCommand(rest);
+    case "dev": {
+      const { devCommand } = await import("./dev.ts");
+      return devCommand(rest);
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`roster: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+/** Runs the command line of this process and exits with its code. */
+export function run(): void {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const usage =
+        error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      process.stderr.write(`roster: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
+}

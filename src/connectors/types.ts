@@ -1,0 +1,89 @@
+// The target-independent interface between the controller and a target system (LDAP, SCIM).
+//
+// Contract for every implementation:
+// - Ownership: a connector only ever writes to accounts that carry the employeeId being handled
+//   (LDAP employeeNumber, SCIM externalId, compared as exact strings). Every write takes an
+//   AccountRef ({id, employeeId}) and fails with NotOwnedError when the target's entry carries a
+//   different or no employeeId. An ActualAccount is an AccountRef, so pass what findAccount or
+//   createAccount returned.
+// - Reads never guess: a failed, partial or unauthenticated read throws; it is never reported as
+//   "no account" or as an empty list.
+// - Writes are idempotent where the target allows it (adding a member twice, removing a missing
+//   member, deleting a deleted account succeed), so the controller can retry with backoff.
+// - A dropped connection is re-established once per operation; other errors are thrown.
+
+/** What an account should look like, computed from an Employee and the Connector. */
+export type DesiredAccount = {
+  employeeId: string;
+  username: string;
+  /** Target attribute -> values (rendered templates); empty values are already omitted. */
+  attributes: Record<string, string[]>;
+  enabled: boolean;
+  /** Names of the managed groups the account should be in. */
+  groups: string[];
+};
+
+/** Identifies an account the controller handles: the target's id and the employee that owns it. */
+export type AccountRef = {
+  /** LDAP DN or SCIM id: an opaque string. */
+  id: string;
+  employeeId: string;
+};
+
+/** An account as read from the target. */
+export type ActualAccount = AccountRef & {
+  username: string;
+  /** The entry's attributes (passwords and lock state left out); names use the managed spelling. */
+  attributes: Record<string, string[]>;
+  enabled: boolean;
+  /** Names of the managed groups it is in. */
+  groups: string[];
+};
+
+export interface TargetConnector {
+  /** Checks that the target is reachable and the credentials are accepted (Connector Ready). */
+  check(): Promise<void>;
+  /** The account owned by employeeId (exact match), or undefined; throws when several are found. */
+  findAccount(employeeId: string, username: string): Promise<ActualAccount | undefined>;
+  /**
+   * Creates the account (with its groups, enabled state and, if given, its initial password) and
+   * returns it as read back. Fails with NotOwnedError when an account with that name exists and
+   * belongs to someone else; returns the existing account when it already belongs to employeeId.
+   */
+  createAccount(a: DesiredAccount, password?: string): Promise<ActualAccount>;
+  /** Replaces the given attributes; null deletes an attribute. */
+  updateAttributes(ref: AccountRef, changes: Record<string, string[] | null>): Promise<void>;
+  setEnabled(ref: AccountRef, enabled: boolean): Promise<void>;
+  /** Adds the account to a managed group, creating the group when missing. */
+  addToGroup(group: string, ref: AccountRef): Promise<void>;
+  removeFromGroup(group: string, ref: AccountRef): Promise<void>;
+  /** Removes the account from its managed groups and deletes it; a missing account is not an error. */
+  deleteAccount(ref: AccountRef): Promise<void>;
+  /**
+   * The key under which the target identifies a group: names with equal keys are the same group
+   * (LDAP: case and insignificant spaces are ignored). Compare desired and actual groups by key.
+   */
+  groupKey(name: string): string;
+  /** Every account in the managed scope that carries an employeeId (for full scans and orphans). */
+  listAccounts(pageSize?: number): Promise<ActualAccount[]>;
+  close(): Promise<void>;
+}
+
+/** The target holds an entry the operator must not touch (another or no employeeId). */
+export class NotOwnedError extends Error {
+  override name = "NotOwnedError";
+}
+
+/** The account an AccountRef points to does not exist (any more). */
+export class AccountNotFoundError extends Error {
+  override name = "AccountNotFoundError";
+}
+
+/** The minimal logger the connectors use (pino's Logger fits). */
+export type ConnectorLogger = {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+};
+
+export const silentLogger: ConnectorLogger = { debug() {}, info() {}, warn() {} };

@@ -1,0 +1,364 @@
+// A cache + change source for one resource path: list, then watch from the list's resourceVersion.
+// Written on client-node's `Watch` rather than `makeInformer` because that informer stops for good on
+// any error other than 410 (client-node #680, #1933): here every watch error or end leads to a
+// restart with capped exponential backoff, and a periodic full relist re-emits every object so that
+// a watch that died silently cannot stall the operator for longer than one resync period.
+import {
+  ApiException,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  RequestContext,
+  Watch,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import type { Logger } from "pino";
+
+/** The little of an object the cache needs. */
+export type KubeObject = {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
+};
+
+export type ChangeType = "add" | "update" | "delete";
+/** For "update", `old` is the previously cached object; for "delete", `obj` is the last known one. */
+export type ChangeHandler<T> = (type: ChangeType, obj: T, old?: T) => void;
+
+export type InformerOptions = {
+  /** Collection path, e.g. /apis/roster.dev/v1alpha1/employees or /api/v1/namespaces/x/secrets. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Full relist that re-emits every object as an update; 0 disables. Default 5 min. */
+  resyncPeriodMs?: number;
+  /** Restart backoff after a failed list or watch: base doubling to max. Default 500 ms .. 30 s. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** List page size. Default 500. */
+  pageSize?: number;
+  /** Server-side watch timeout; the watch then ends cleanly and resumes. Default 5 min. */
+  watchTimeoutSeconds?: number;
+  logger?: Logger;
+};
+
+type ListResponse<T> = {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: T[];
+};
+
+type WatchEvent = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+
+const cacheKey = (namespace: string | undefined, name: string | undefined) =>
+  `${namespace ?? ""}/${name ?? ""}`;
+
+export class Informer<T extends KubeObject = KubeObject> {
+  private readonly kc: KubeConfig;
+  private readonly options: Required<Omit<InformerOptions, "labelSelector" | "fieldSelector" | "logger">> &
+    InformerOptions;
+  private readonly logger: Logger | undefined;
+  private readonly watcher: Watch;
+  private readonly http = new IsomorphicFetchHttpLibrary();
+
+  private readonly objects = new Map<string, T>();
+  private readonly handlers = new Set<ChangeHandler<T>>();
+  private resourceVersion = "";
+  private synced = false;
+  private syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  private running = false;
+  /** Bumped on every (re)start: callbacks of older watches see a different number and do nothing. */
+  private generation = 0;
+  private abort: AbortController | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+
+  constructor(kc: KubeConfig, options: InformerOptions) {
+    this.kc = kc;
+    this.options = {
+      resyncPeriodMs: 5 * 60_000,
+      backoffBaseMs: 500,
+      backoffMaxMs: 30_000,
+      pageSize: 500,
+      watchTimeoutSeconds: 300,
+      ...options,
+    };
+    this.logger = options.logger?.child({ informer: options.path });
+    this.watcher = new Watch(kc);
+    // Watch's inactivity timeout (default 30 s) would end quiet watches long before the server-side
+    // timeout; let the server end them, and keep a client-side guard just above it for dead sockets.
+    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs =
+      (this.options.watchTimeoutSeconds + 30) * 1000;
+  }
+
+  /** Starts list+watch in the background. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.relist(false);
+    this.scheduleResync();
+  }
+
+  /** Stops the watch and all timers; the cache stays readable. */
+  stop(): void {
+    this.running = false;
+    this.generation++;
+    this.abort?.abort();
+    this.abort = undefined;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.resyncTimer);
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiters) w.reject(new Error(`informer ${this.options.path} stopped before it synced`));
+  }
+
+  /** Subscribes to changes; returns the unsubscribe function. Handlers must not mutate objects. */
+  onChange(handler: ChangeHandler<T>): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** The cached object; namespace "" for cluster-scoped resources. Treat it as read-only. */
+  get(namespace: string, name: string): T | undefined {
+    return this.objects.get(cacheKey(namespace, name));
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.objects.values()];
+    return namespace === undefined ? all : all.filter((o) => (o.metadata?.namespace ?? "") === namespace);
+  }
+
+  /** True once the first list has been loaded into the cache. */
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  waitForSync(timeoutMs?: number): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = { resolve, reject };
+      this.syncWaiters.push(waiter);
+      if (timeoutMs !== undefined) {
+        const timer = setTimeout(() => {
+          this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter);
+          reject(new Error(`informer ${this.options.path} did not sync within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const settle =
+          <A extends unknown[]>(fn: (...a: A) => void) =>
+          (...a: A) => {
+            clearTimeout(timer);
+            fn(...a);
+          };
+        waiter.resolve = settle(resolve);
+        waiter.reject = settle(reject);
+      }
+    });
+  }
+
+  // --- list -------------------------------------------------------------------------------------
+
+  private scheduleResync(): void {
+    if (this.options.resyncPeriodMs <= 0) return;
+    this.resyncTimer = setInterval(() => {
+      this.logger?.debug("periodic relist");
+      void this.relist(true);
+    }, this.options.resyncPeriodMs);
+    this.resyncTimer.unref?.();
+  }
+
+  /**
+   * Lists everything, reconciles the cache with it (adds, updates, deletes missed while not watching)
+   * and starts a fresh watch from the list's resourceVersion. `resync` re-emits unchanged objects.
+   */
+  private async relist(resync: boolean): Promise<void> {
+    if (!this.running) return;
+    const generation = ++this.generation;
+    this.abort?.abort(); // the old watch's callbacks are now stale
+    this.abort = undefined;
+    clearTimeout(this.retryTimer);
+    let items: T[];
+    let resourceVersion: string;
+    try {
+      ({ items, resourceVersion } = await this.listAll());
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.retry(error, "list");
+      return;
+    }
+    if (generation !== this.generation) return;
+
+    const seen = new Set<string>();
+    for (const obj of items) {
+      const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
+      seen.add(key);
+      const old = this.objects.get(key);
+      this.objects.set(key, obj);
+      if (!old) this.emit("add", obj);
+      else if (resync || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+        this.emit("update", obj, old);
+    }
+    for (const [key, old] of this.objects) {
+      if (!seen.has(key)) {
+        this.objects.delete(key);
+        this.emit("delete", old);
+      }
+    }
+    this.resourceVersion = resourceVersion;
+    this.markSynced();
+    await this.startWatch(generation);
+  }
+
+  private async listAll(): Promise<{ items: T[]; resourceVersion: string }> {
+    const items: T[] = [];
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    do {
+      const query = new URLSearchParams({ limit: String(this.options.pageSize) });
+      if (continueToken) query.set("continue", continueToken);
+      if (this.options.labelSelector) query.set("labelSelector", this.options.labelSelector);
+      if (this.options.fieldSelector) query.set("fieldSelector", this.options.fieldSelector);
+      const page = await this.getJson<ListResponse<T>>(`${this.options.path}?${query}`);
+      // Items of a list carry no apiVersion/kind for built-in types; watch events do. Fill them in
+      // so handlers see the same shape from both.
+      const kind = page.kind?.replace(/List$/, "");
+      for (const item of page.items ?? []) {
+        items.push({ apiVersion: page.apiVersion, kind, ...item });
+      }
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      continueToken = page.metadata?.continue || undefined;
+    } while (continueToken);
+    return { items, resourceVersion };
+  }
+
+  private async getJson<R>(pathAndQuery: string): Promise<R> {
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error("no current cluster in kubeconfig");
+    const ctx = new RequestContext(cluster.server + pathAndQuery, HttpMethod.GET);
+    ctx.setHeaderParam("Accept", "application/json");
+    ctx.setSignal(AbortSignal.timeout(60_000));
+    await this.kc.applySecurityAuthentication(ctx);
+    const response = await this.http.send(ctx).toPromise();
+    const text = await response.body.text();
+    if (response.httpStatusCode !== 200) {
+      throw new ApiException(
+        response.httpStatusCode,
+        `GET ${pathAndQuery}: HTTP ${response.httpStatusCode}`,
+        text,
+        {},
+      );
+    }
+    return JSON.parse(text) as R;
+  }
+
+  // --- watch ------------------------------------------------------------------------------------
+
+  private async startWatch(generation: number): Promise<void> {
+    const query: Record<string, string | number | boolean> = {
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: true,
+      // Jitter spreads reconnects of many informers (client-go uses [timeout, 2*timeout)).
+      timeoutSeconds: Math.round(this.options.watchTimeoutSeconds * (0.5 + Math.random() / 2)),
+    };
+    if (this.options.labelSelector) query.labelSelector = this.options.labelSelector;
+    if (this.options.fieldSelector) query.fieldSelector = this.options.fieldSelector;
+    const started = Date.now();
+    let events = 0;
+    let gone = false;
+    let ended = false;
+    try {
+      const controller = await this.watcher.watch(
+        this.options.path,
+        query,
+        (type: string, obj: T) => {
+          if (generation !== this.generation) return;
+          events++;
+          if (type === "ERROR") {
+            // A Status object: 410 Gone means our resourceVersion is too old → relist.
+            gone = (obj as { code?: number }).code === 410;
+            this.logger?.info({ status: obj }, "watch error event");
+            return;
+          }
+          this.applyEvent(type as WatchEvent, obj);
+        },
+        (err: unknown) => {
+          ended = true;
+          if (generation !== this.generation) return;
+          this.abort = undefined;
+          if (gone || (err as { statusCode?: number })?.statusCode === 410) {
+            void this.relist(false);
+          } else if (err && (err as { name?: string }).name !== "TimeoutError") {
+            this.retry(err, "watch");
+          } else if (events === 0 && Date.now() - started < 1000) {
+            // Ended at once without a word: treat like an error so we cannot spin.
+            this.retry(new Error("watch ended immediately"), "watch");
+          } else {
+            // A normal end (server timeout): resume from the last resourceVersion.
+            this.failures = 0;
+            void this.startWatch(generation);
+          }
+        },
+      );
+      if (generation !== this.generation) controller.abort();
+      else if (!ended) {
+        this.abort = controller;
+        this.failures = 0; // connected: the server is back
+      }
+    } catch (error) {
+      if (generation === this.generation) this.retry(error, "watch");
+    }
+  }
+
+  private applyEvent(type: WatchEvent, obj: T): void {
+    const rv = obj.metadata?.resourceVersion;
+    if (type === "BOOKMARK") {
+      if (rv) this.resourceVersion = rv;
+      return;
+    }
+    this.failures = 0; // the watch works
+    const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
+    const old = this.objects.get(key);
+    if (type === "DELETED") {
+      this.objects.delete(key);
+      if (old) this.emit("delete", obj);
+    } else {
+      this.objects.set(key, obj);
+      if (!old) this.emit("add", obj);
+      else if (old.metadata?.resourceVersion !== rv) this.emit("update", obj, old);
+    }
+    if (rv) this.resourceVersion = rv;
+  }
+
+  /**
+   * Restarts after a failure with capped exponential backoff. The restart relists: whatever happened
+   * while we were not watching (deletes included) is then reconciled into the cache.
+   */
+  private retry(error: unknown, what: string): void {
+    if (!this.running) return;
+    const delay = Math.min(this.options.backoffBaseMs * 2 ** this.failures, this.options.backoffMaxMs);
+    this.failures++;
+    this.logger?.warn({ err: error, delayMs: delay, failures: this.failures }, `${what} failed; restarting`);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.relist(false), delay);
+  }
+
+  private markSynced(): void {
+    if (this.synced) return;
+    this.synced = true;
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const w of waiters) w.resolve();
+  }
+
+  private emit(type: ChangeType, obj: T, old?: T): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(type, obj, old);
+      } catch (error) {
+        // One faulty handler must not break the cache or the other handlers.
+        this.logger?.error({ err: error, type }, "change handler threw");
+      }
+    }
+  }
+}

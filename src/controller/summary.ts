@@ -1,0 +1,146 @@
+// Status of AccessPolicies, GroupRules and Connectors: counts from the caches, and for a
+// Connector whether its target is reachable with its credentials. Pure except for the check.
+import type {
+  AccessPolicy,
+  AccessPolicyStatusT,
+  Connector,
+  ConnectorStatusT,
+  Employee,
+  GroupRule,
+  GroupRuleStatusT,
+} from "../api/types.ts";
+import { setCondition } from "../api/conditions.ts";
+import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
+import { employeeMatches, requirementProblems } from "../policy/match.ts";
+
+function readyFromProblems(problems: string[], generation: number, now: Date, previous: AccessPolicyStatusT) {
+  return setCondition(
+    previous.conditions,
+    problems.length
+      ? {
+          type: "Ready",
+          status: "False",
+          reason: "InvalidMatch",
+          message: problems.join("; "),
+          observedGeneration: generation,
+        }
+      : { type: "Ready", status: "True", reason: "Valid", message: "", observedGeneration: generation },
+    now,
+  );
+}
+
+function withPaused<T extends { conditions?: AccessPolicyStatusT["conditions"] }>(
+  status: T,
+  paused: boolean,
+  generation: number,
+  now: Date,
+): T {
+  if (!paused) return { ...status, conditions: status.conditions?.filter((c) => c.type !== "Paused") };
+  return {
+    ...status,
+    conditions: setCondition(
+      status.conditions,
+      {
+        type: "Paused",
+        status: "True",
+        reason: "Paused",
+        message: "changes are paused",
+        observedGeneration: generation,
+      },
+      now,
+    ),
+  };
+}
+
+export function policyStatus(
+  policy: AccessPolicy,
+  employees: readonly Employee[],
+  now: Date,
+): AccessPolicyStatusT {
+  const generation = policy.metadata.generation ?? 0;
+  const previous = policy.status ?? {};
+  const problems = requirementProblems(policy.spec.match);
+  const matched = problems.length
+    ? 0
+    : employees.filter((e) => employeeMatches(e, policy.spec.selector, policy.spec.match)).length;
+  return withPaused(
+    {
+      ...previous,
+      observedGeneration: generation,
+      matchedEmployees: matched,
+      conditions: readyFromProblems(problems, generation, now, previous),
+    },
+    isPaused(policy),
+    generation,
+    now,
+  );
+}
+
+export function groupRuleStatus(
+  rule: GroupRule,
+  employees: readonly Employee[],
+  policies: readonly AccessPolicy[],
+  rules: readonly GroupRule[],
+  now: Date,
+): GroupRuleStatusT {
+  const generation = rule.metadata.generation ?? 0;
+  const previous = rule.status ?? {};
+  const problems = requirementProblems(rule.spec.match);
+  const source = `GroupRule/${rule.metadata.name}`;
+  const members = problems.length
+    ? 0
+    : employees.filter((e) =>
+        evaluateAccess(e, policies, rules, now).entitlements.some((x) => x.source === source),
+      ).length;
+  return withPaused(
+    {
+      ...previous,
+      observedGeneration: generation,
+      memberCount: members,
+      conditions: readyFromProblems(problems, generation, now, previous),
+    },
+    isPaused(rule),
+    generation,
+    now,
+  );
+}
+
+/** The Connector's status after a reachability check (`checkError` undefined when it passed). */
+export function connectorStatus(
+  connector: Connector,
+  employees: readonly Employee[],
+  checkError: string | undefined,
+  now: Date,
+): ConnectorStatusT {
+  const generation = connector.metadata.generation ?? 0;
+  const previous = connector.status ?? {};
+  const name = connector.metadata.name;
+  const managed = employees.filter((e) =>
+    e.status?.accounts?.some((a) => a.connector === name && (a.state === "Active" || a.state === "Disabled")),
+  ).length;
+  const status: ConnectorStatusT = {
+    ...previous,
+    observedGeneration: generation,
+    managedAccounts: managed,
+    conditions: setCondition(
+      previous.conditions,
+      checkError === undefined
+        ? {
+            type: "Ready",
+            status: "True",
+            reason: "Connected",
+            message: "reachable and authenticated",
+            observedGeneration: generation,
+          }
+        : {
+            type: "Ready",
+            status: "False",
+            reason: "Unreachable",
+            message: checkError,
+            observedGeneration: generation,
+          },
+      now,
+    ),
+  };
+  return withPaused(status, !!connector.spec.paused || isPaused(connector), generation, now);
+}

@@ -1,0 +1,78 @@
+// Target clients per Connector: built from the Connector spec and the Secrets it names, reused
+// while neither changes, closed when replaced.
+import type { Connector, EmployeeSpecT, SecretKeyRef } from "../api/types.ts";
+import type { ConnectorLogger, TargetConnector } from "../connectors/types.ts";
+import { createLdapConnector } from "../connectors/ldap/connector.ts";
+import { ldapAttributes, managedAttributeNames } from "../connectors/ldap/attributes.ts";
+
+/** A connected target plus how Employees map onto its accounts. */
+export type Target = {
+  client: TargetConnector;
+  desiredAttributes(employee: EmployeeSpecT): Record<string, string[]>;
+  managedAttributes: string[];
+};
+
+export type SecretReader = (
+  namespace: string,
+  ref: SecretKeyRef,
+) => Promise<{ value: string; version: string }>;
+
+/** A Connector that cannot work as written (missing Secret, unsupported kind): no retry helps until it changes. */
+export class ConfigurationError extends Error {
+  override name = "ConfigurationError";
+}
+
+export class TargetPool {
+  private readonly entries = new Map<string, { fingerprint: string; target: Target }>();
+  private readonly readSecret: SecretReader;
+  private readonly logger: ConnectorLogger;
+
+  constructor(readSecret: SecretReader, logger: ConnectorLogger) {
+    this.readSecret = readSecret;
+    this.logger = logger;
+  }
+
+  async get(connector: Connector): Promise<Target> {
+    const namespace = connector.metadata.namespace ?? "default";
+    const key = `${namespace}/${connector.metadata.name}`;
+    const spec = connector.spec;
+    if (spec.ldap) {
+      const ldap = spec.ldap;
+      const password = await this.readSecret(namespace, ldap.bindPasswordSecretRef);
+      const ca = ldap.caSecretRef ? await this.readSecret(namespace, ldap.caSecretRef) : undefined;
+      const fingerprint = JSON.stringify([
+        connector.metadata.uid,
+        connector.metadata.generation,
+        password.version,
+        ca?.version,
+      ]);
+      const cached = this.entries.get(key);
+      if (cached && cached.fingerprint === fingerprint) return cached.target;
+      if (cached) void cached.target.client.close().catch(() => {});
+      const target: Target = {
+        client: createLdapConnector(ldap, password.value, {
+          ...(ca ? { ca: ca.value } : {}),
+          logger: this.logger,
+        }),
+        desiredAttributes: (employee) => ldapAttributes(employee, ldap),
+        managedAttributes: managedAttributeNames(ldap),
+      };
+      this.entries.set(key, { fingerprint, target });
+      return target;
+    }
+    throw new ConfigurationError("this Connector kind is not supported yet (only spec.ldap)");
+  }
+
+  /** Drops the client of a Connector that was deleted or changed. */
+  forget(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const cached = this.entries.get(key);
+    if (cached) void cached.target.client.close().catch(() => {});
+    this.entries.delete(key);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.entries.values()].map((e) => e.target.client.close()));
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,69 @@
+// Structured JSON logs (pino). Secrets must never reach a log line: credentials pass through Connector
+// specs, Secrets and HTTP headers, so every secret-ish key is censored by path, whatever logs it.
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
+
+export type { Logger } from "pino";
+
+const SECRET_KEYS = [
+  "password",
+  "bindPassword",
+  "newPassword",
+  "token",
+  "accessToken",
+  "refreshToken",
+  "bearerToken",
+  "apiKey",
+  "secret",
+  "clientSecret",
+  "privateKey",
+  "authorization",
+  "Authorization",
+  "cookie",
+  "stringData",
+];
+
+/**
+ * Paths censored in every log line. pino's wildcards match one level, so keys are listed at the top
+ * level and up to three levels down; `data` (a Secret's payload) only below the top level, where it
+ * is a Secret's or a request's body rather than a log field of our own.
+ */
+export const REDACT_PATHS: string[] = [
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((k) => `*.${k}`),
+  ...SECRET_KEYS.map((k) => `*.*.${k}`),
+  ...SECRET_KEYS.map((k) => `*.*.*.${k}`),
+  "*.data",
+  "*.*.data",
+  'headers["x-api-key"]',
+  '*.headers["x-api-key"]',
+];
+
+export type LoggerOptions = {
+  /** Default: $LOG_LEVEL or "info". */
+  level?: LevelWithSilent;
+  /** Bound as `name` on every line (e.g. "roster"). */
+  name?: string;
+  /** Where lines go; default stdout. Tests pass a stream to read them back. */
+  destination?: DestinationStream;
+  /** Extra paths to censor. */
+  redact?: string[];
+};
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? (process.env.LOG_LEVEL as LevelWithSilent | undefined) ?? "info";
+  return pino(
+    {
+      name: options.name ?? "roster",
+      level,
+      redact: { paths: [...REDACT_PATHS, ...(options.redact ?? [])], censor: "[REDACTED]" },
+      // ISO time and the level as a word read better in `kubectl logs` than epoch ms and numbers.
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+    },
+    options.destination,
+  );
+}
+
+/** A logger that drops everything: the default for library code when the caller passes none. */
+export const silentLogger: Logger = pino({ level: "silent" });

@@ -1,0 +1,268 @@
+// Joiner, mover, leaver into a real slapd, driven by a real `roster operator` process against a
+// real kube-apiserver; every assertion looks at what a user would: the directory, status, Events.
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { Client } from "ldapts";
+import { attr } from "../support/ldap.ts";
+import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { expectReady, person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
+import { waitFor } from "../harness/processes.ts";
+
+const info = inject("harness");
+let s: Scenario;
+let operator: OperatorProcess;
+
+beforeAll(async () => {
+  s = await scenario(info, "lifecycle", {
+    ldap: {
+      attributes: { cn: "{{givenName}} {{familyName}}", description: "{{title}} ({{attributes.badge}})" },
+    },
+    credentials: "GeneratedSecret",
+  });
+  await s.apply("AccessPolicy", "everyone", { grants: [{ connector: s.connector, groups: ["staff"] }] });
+  await s.apply("AccessPolicy", "engineering", {
+    match: [{ key: "department", operator: "In", values: ["Engineering"] }],
+    grants: [{ connector: s.connector, groups: ["engineering", "vpn-users"] }],
+  });
+  await s.apply("AccessPolicy", "sales", {
+    match: [{ key: "department", operator: "In", values: ["Sales"] }],
+    grants: [{ connector: s.connector, groups: ["sales"] }],
+  });
+  operator = await startOperator({ kubeconfigPath: info.kubeconfigPath, namespace: s.namespace });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  await s?.close();
+});
+
+describe("roster operator with LDAP", () => {
+  it("hires: an entry with the mapped attributes and groups, Ready and Active, with an Event", async () => {
+    await s.apply(
+      "Employee",
+      "ada",
+      person("E100", "ada", { department: "Engineering", title: "Engineer", attributes: { badge: "B-7" } }),
+    );
+    const ada = await s.until(
+      "ada",
+      "Active and Ready",
+      (e) => e.status?.phase === "Active" && readyCondition(e)?.status === "True",
+    );
+    expectReady(ada, "Active");
+    const entry = await s.ldap.person(s.usersDN, "E100");
+    expect(entry?.dn).toBe(`uid=ada,${s.usersDN}`);
+    expect(attr(entry, "cn")).toEqual(["Ada Tester"]);
+    expect(attr(entry, "sn")).toEqual(["Tester"]);
+    expect(attr(entry, "mail")).toEqual(["ada@example.com"]);
+    expect(attr(entry, "description")).toEqual(["Engineer (B-7)"]);
+    expect(attr(entry, "departmentNumber")).toEqual(["Engineering"]);
+    expect(attr(entry, "pwdAccountLockedTime")).toEqual([]);
+    expect(await s.ldap.groupsOf(s.groupsDN, entry!.dn)).toEqual(["engineering", "staff", "vpn-users"]);
+    expect(ada.status?.accounts).toEqual([
+      expect.objectContaining({
+        connector: s.connector,
+        id: entry!.dn,
+        state: "Active",
+        groups: ["engineering", "staff", "vpn-users"],
+      }),
+    ]);
+    expect(ada.status?.entitlements).toContainEqual({
+      connector: s.connector,
+      group: "engineering",
+      source: "AccessPolicy/engineering",
+    });
+    expect(ada.metadata.finalizers).toContain("roster.dev/deprovision");
+    const events = await s.events("ada");
+    expect(events).toContainEqual(expect.objectContaining({ reason: "AccountCreated", type: "Normal" }));
+    // GeneratedSecret: the password works, and lives only in the Employee-owned Secret.
+    const secret = await s.kube.core.readNamespacedSecret({
+      namespace: s.namespace,
+      name: `ada-${s.connector}-credentials`,
+    });
+    expect(secret.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Employee", name: "ada" });
+    const password = Buffer.from(secret.data!.password!, "base64").toString();
+    const login = new Client({ url: info.ldap.url });
+    await login.bind(entry!.dn, password);
+    await login.unbind();
+    expect(JSON.stringify(ada.status)).not.toContain(password);
+    expect(JSON.stringify(events)).not.toContain(password);
+    expect(operator.tail(100000)).not.toContain(password);
+  });
+
+  it("moves: a department change moves the person from the old groups to the new ones", async () => {
+    await s.apply(
+      "Employee",
+      "ada",
+      person("E100", "ada", { department: "Sales", title: "Engineer", attributes: { badge: "B-7" } }),
+    );
+    await s.until(
+      "ada",
+      "in sales only",
+      (e) => JSON.stringify(e.status?.accounts?.[0]?.groups) === JSON.stringify(["sales", "staff"]),
+    );
+    const entry = await s.ldap.person(s.usersDN, "E100");
+    expect(await s.ldap.groupsOf(s.groupsDN, entry!.dn)).toEqual(["sales", "staff"]);
+    expect(attr(entry, "departmentNumber")).toEqual(["Sales"]);
+  });
+
+  it("leave: OnLeave disables and keeps groups; Active again re-enables", async () => {
+    await s.apply(
+      "Employee",
+      "ada",
+      person("E100", "ada", { department: "Sales", employmentStatus: "OnLeave" }),
+    );
+    const away = await s.until("ada", "Suspended", (e) => e.status?.phase === "Suspended");
+    expect(away.status?.accounts?.[0]?.state).toBe("Disabled");
+    let entry = await s.ldap.person(s.usersDN, "E100");
+    expect(attr(entry, "pwdAccountLockedTime")).toEqual(["000001010000Z"]);
+    expect(await s.ldap.groupsOf(s.groupsDN, entry!.dn)).toEqual(["sales", "staff"]);
+    await s.apply(
+      "Employee",
+      "ada",
+      person("E100", "ada", { department: "Sales", employmentStatus: "Active" }),
+    );
+    await s.until(
+      "ada",
+      "Active again",
+      (e) => e.status?.phase === "Active" && e.status.accounts?.[0]?.state === "Active",
+    );
+    entry = await s.ldap.person(s.usersDN, "E100");
+    expect(attr(entry, "pwdAccountLockedTime")).toEqual([]);
+    expect((await s.events("ada")).map((e) => e.reason)).toEqual(
+      expect.arrayContaining(["AccountDisabled", "AccountEnabled"]),
+    );
+  });
+
+  it("leaver: Terminated disables and removes every managed group, leaving unmanaged ones; a rehire reactivates the same entry", async () => {
+    const entry = await s.ldap.person(s.usersDN, "E100");
+    // A group Roster does not manage, with a member added by hand: never touched.
+    await s.ldap.client.add(`cn=book-club,${s.groupsDN}`, {
+      objectClass: ["groupOfNames"],
+      cn: "book-club",
+      member: [entry!.dn],
+    });
+    await s.apply(
+      "Employee",
+      "ada",
+      person("E100", "ada", { department: "Sales", employmentStatus: "Terminated" }),
+    );
+    const gone = await s.until("ada", "Deprovisioned", (e) => e.status?.phase === "Deprovisioned");
+    expect(gone.status?.accounts?.[0]).toMatchObject({ state: "Disabled", groups: [] });
+    expect(gone.status?.deprovisionedAt).toBeDefined();
+    const after = await s.ldap.person(s.usersDN, "E100");
+    expect(attr(after, "pwdAccountLockedTime")).toEqual(["000001010000Z"]);
+    expect(await s.ldap.groupsOf(s.groupsDN, entry!.dn)).toEqual(["book-club"]);
+    // One reconcile did it all: every removal and the disable carry the same lastSyncTime moment.
+    const uuid = attr(after, "entryUUID")[0];
+
+    await s.apply(
+      "Employee",
+      "ada",
+      person("E100", "ada", { department: "Engineering", employmentStatus: "Active" }),
+    );
+    await s.until(
+      "ada",
+      "rehired",
+      (e) => e.status?.phase === "Active" && e.status.accounts?.[0]?.state === "Active",
+    );
+    const rehired = await s.ldap.people(s.usersDN, "E100");
+    expect(rehired).toHaveLength(1);
+    expect(attr(rehired[0], "entryUUID")[0]).toBe(uuid);
+    expect(attr(rehired[0], "pwdAccountLockedTime")).toEqual([]);
+    expect(await s.ldap.groupsOf(s.groupsDN, entry!.dn)).toEqual([
+      "book-club",
+      "engineering",
+      "staff",
+      "vpn-users",
+    ]);
+  });
+
+  it("deleting an Employee deprovisions before the object is gone", async () => {
+    await s.apply("Employee", "bob", person("E200", "bob", { department: "Engineering" }));
+    await s.until("bob", "Active", (e) => e.status?.phase === "Active");
+    const dn = (await s.ldap.person(s.usersDN, "E200"))!.dn;
+    await s.kube.custom.deleteNamespacedCustomObject({
+      group: "roster.dev",
+      version: "v1alpha1",
+      namespace: s.namespace,
+      plural: "employees",
+      name: "bob",
+    });
+    await waitFor(
+      async () => {
+        try {
+          await s.employee("bob");
+          return false;
+        } catch (error) {
+          return (error as { code?: number }).code === 404;
+        }
+      },
+      30_000,
+      () => "bob was not removed",
+    );
+    const entry = await s.ldap.person(s.usersDN, "E200");
+    expect(entry?.dn).toBe(dn);
+    expect(attr(entry, "pwdAccountLockedTime")).toEqual(["000001010000Z"]);
+    expect(await s.ldap.groupsOf(s.groupsDN, dn)).toEqual([]);
+  });
+
+  it("a startDate a few seconds ahead: nothing before it, everything right after", async () => {
+    const startDate = new Date(Date.now() + 4000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const start = new Date(startDate);
+    await s.apply("Employee", "cy", person("E300", "cy", { startDate }));
+    const scheduled = await s.until("cy", "Scheduled", (e) => e.status?.phase === "Scheduled");
+    expect(scheduled.status?.accounts ?? []).toEqual([]);
+    expect(await s.ldap.person(s.usersDN, "E300")).toBeUndefined();
+    const active = await s.until("cy", "Active after startDate", (e) => e.status?.phase === "Active", 20_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(start.getTime());
+    expect(new Date(active.status!.provisionedAt!).getTime()).toBeGreaterThanOrEqual(start.getTime());
+    expect(await s.ldap.person(s.usersDN, "E300")).toBeDefined();
+  });
+
+  it("stores and matches names with special and non-ASCII characters exactly", async () => {
+    const tricky = {
+      givenName: ' Zoë, "Q" +<x>; =#',
+      familyName: "O'Brien*(Nuñez)\\ ",
+      department: "R&D ü",
+    };
+    const group = 'Team, "A" +#<b>; =* (x) \\ ';
+    await s.apply("AccessPolicy", "tricky", {
+      match: [{ key: "department", operator: "In", values: ["R&D ü"] }],
+      grants: [{ connector: s.connector, groups: [group, "日本語チーム"] }],
+    });
+    await s.apply("Employee", "zoe", person("E#400, \\*", "zoe", tricky));
+    const zoe = await s.until("zoe", "Active", (e) => e.status?.phase === "Active");
+    expect(zoe.status?.accounts?.[0]?.groups).toEqual(
+      expect.arrayContaining([group, "日本語チーム", "staff"]),
+    );
+    const entry = await s.ldap.person(s.usersDN, "E#400, \\*");
+    expect(attr(entry, "givenName")).toEqual([' Zoë, "Q" +<x>; =#']);
+    expect(attr(entry, "sn")).toEqual(["O'Brien*(Nuñez)\\ "]);
+    expect(attr(entry, "employeeNumber")).toEqual(["E#400, \\*"]);
+    expect(await s.ldap.members(s.groupsDN, group)).toEqual([entry!.dn]);
+    expect(await s.ldap.members(s.groupsDN, "日本語チーム")).toEqual([entry!.dn]);
+    // A second pass changes nothing (the names compare equal to what was stored).
+    const before = (await s.employee("zoe")).metadata.resourceVersion;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await s.employee("zoe")).metadata.resourceVersion).toBe(before);
+  });
+
+  it("kubectl get emp shows the printer columns and kubectl describe shows the Events", async () => {
+    const kubectl = `${info.binDir}/kubectl`;
+    const { execFileSync } = await import("node:child_process");
+    const table = execFileSync(
+      kubectl,
+      ["--kubeconfig", info.kubeconfigPath, "-n", s.namespace, "get", "emp"],
+      { encoding: "utf8" },
+    );
+    const header = table.split("\n")[0]!.split(/\s+/).filter(Boolean);
+    expect(header).toEqual(["NAME", "USERNAME", "DEPARTMENT", "STATUS", "PHASE", "READY", "AGE"]);
+    expect(table).toMatch(/^ada\s+ada\s+Engineering\s+Active\s+Active\s+True\s+/m);
+    const describe = execFileSync(
+      kubectl,
+      ["--kubeconfig", info.kubeconfigPath, "-n", s.namespace, "describe", "emp", "ada"],
+      { encoding: "utf8" },
+    );
+    expect(describe).toMatch(/Events:/);
+    expect(describe).toMatch(/AccountCreated/);
+  });
+});

@@ -1,0 +1,120 @@
+// Leader election on a real Lease: one leader at a time, fast hand-over on release, takeover after
+// the lease duration on a crash, and a leader that cannot renew gives up before its lease expires.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CoordinationV1Api } from "@kubernetes/client-node";
+import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
+import { LeaderElector } from "../../src/controller/leader.ts";
+import { registry } from "../../src/observe/metrics.ts";
+
+let cp: ControlPlane;
+let leaseSeq = 0;
+
+beforeAll(async () => {
+  cp = await startControlPlane();
+});
+
+afterAll(async () => {
+  await cp?.stop();
+});
+
+type Candidate = { elector: LeaderElector; started: number[]; stopped: number[] };
+
+function candidates(count: number, name = `roster-${++leaseSeq}`): Candidate[] {
+  return Array.from({ length: count }, (_, i) => {
+    const c: Candidate = { started: [], stopped: [], elector: undefined as unknown as LeaderElector };
+    c.elector = new LeaderElector(cp.kubeconfig, {
+      namespace: "default",
+      name,
+      identity: `replica-${i}`,
+      leaseDurationMs: 3000,
+      renewDeadlineMs: 2000,
+      retryPeriodMs: 300,
+      onStartedLeading: () => c.started.push(Date.now()),
+      onStoppedLeading: () => c.stopped.push(Date.now()),
+    });
+    void c.elector.run();
+    return c;
+  });
+}
+
+async function until<T>(get: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = get();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const leaders = (cs: Candidate[]) => cs.filter((c) => c.elector.isLeader());
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("LeaderElector", () => {
+  it("elects exactly one leader, and hands over promptly on release", async () => {
+    const cs = candidates(2);
+    try {
+      const leader = await until(() => leaders(cs)[0], 10_000, "a leader");
+      for (let i = 0; i < 10; i++) {
+        expect(leaders(cs)).toHaveLength(1);
+        await sleep(200);
+      }
+      const standby = cs.find((c) => c !== leader)!;
+      expect(standby.started).toEqual([]);
+      const metrics = await registry.getSingleMetricAsString("leader_election_master_status");
+      expect(metrics).toMatch(/leader_election_master_status\{name="roster-\d+"\} 1/);
+
+      const released = Date.now();
+      await leader.elector.release();
+      expect(leader.elector.isLeader()).toBe(false);
+      expect(leader.stopped).toEqual([]); // a release is not a loss
+      await until(() => (standby.elector.isLeader() ? true : undefined), 5000, "standby takes over");
+      expect(Date.now() - released).toBeLessThan(2000);
+
+      const lease = await cp.kubeconfig
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: `roster-${leaseSeq}`, namespace: "default" });
+      expect(lease.spec?.holderIdentity).toBe(standby.elector.identity);
+      expect(lease.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
+    } finally {
+      for (const c of cs) await c.elector.release();
+    }
+  });
+
+  it("takes over from a crashed leader only after the lease duration", async () => {
+    const cs = candidates(2);
+    try {
+      const leader = await until(() => leaders(cs)[0], 10_000, "a leader");
+      const standby = cs.find((c) => c !== leader)!;
+      await sleep(500); // let it renew at least once
+      const crashed = Date.now();
+      leader.elector.stop(); // no release: the Lease stays held until it expires
+      await until(() => (standby.elector.isLeader() ? true : undefined), 10_000, "standby takes over");
+      const after = Date.now() - crashed;
+      // The last renewal was at most one retry period (300 ms) before the crash; lease is 3 s.
+      expect(after).toBeGreaterThanOrEqual(2500);
+      expect(after).toBeLessThan(5000);
+    } finally {
+      for (const c of cs) await c.elector.release();
+    }
+  });
+
+  it("a leader that cannot renew stops leading before its lease could expire", async () => {
+    const [only] = candidates(1);
+    try {
+      await until(() => (only!.elector.isLeader() ? true : undefined), 10_000, "leader");
+      await sleep(500);
+      const outage = Date.now();
+      const restart = cp.restartApiServer(); // the API server is down for several seconds
+      const lostAt = await until(() => only!.stopped[0], 10_000, "onStoppedLeading");
+      expect(only!.elector.isLeader()).toBe(false);
+      // Renewed at most 300 ms before the outage; it must give up within the renew deadline
+      // (2 s) and so before the 3 s lease could let another replica in.
+      expect(lostAt - outage).toBeLessThan(2700);
+      expect(only!.stopped).toHaveLength(1);
+      await restart;
+    } finally {
+      await only!.elector.release();
+    }
+  });
+});
