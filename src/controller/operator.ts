@@ -4,8 +4,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from "@ku
 import type { Logger } from "pino";
 import { GROUP, VERSION, API_VERSION } from "../api/schema.ts";
 import type { AccessPolicy, Connector, Employee, GroupRule, RosterObject } from "../api/types.ts";
-import { isPaused } from "../policy/evaluate.ts";
-import { employeeMatches } from "../policy/match.ts";
+import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { provisioningLatency } from "../observe/metrics.ts";
 import { Informer } from "./informer.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
@@ -47,7 +46,7 @@ function collection(plural: string, namespace: string | undefined): string {
     : `/apis/${GROUP}/${VERSION}/${plural}`;
 }
 
-/** Metadata changes that matter to a reconcile (status writes and resyncs do not). */
+/** Changes that matter to a reconcile (our own status writes and finalizer edits do not). */
 function specChanged(obj: RosterObject, old: RosterObject | undefined): boolean {
   if (!old) return true;
   const a = obj.metadata;
@@ -56,8 +55,7 @@ function specChanged(obj: RosterObject, old: RosterObject | undefined): boolean 
     a.generation !== b.generation ||
     a.deletionTimestamp !== b.deletionTimestamp ||
     JSON.stringify(a.labels ?? {}) !== JSON.stringify(b.labels ?? {}) ||
-    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {}) ||
-    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? [])
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {})
   );
 }
 
@@ -116,32 +114,28 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     enqueueEmployee(keyOf(obj));
     enqueueSummaries(obj.metadata.namespace ?? "default");
   });
-  // A policy or rule edit requeues only the people it matched before or matches now, and those
-  // whose status cites it.
-  const affectedBy = (obj: AccessPolicy | GroupRule, old: AccessPolicy | GroupRule | undefined) => {
+  // A policy or rule edit requeues only the people whose access it changes: those whose
+  // entitlements under the new set differ from what their status records.
+  const affectedBy = (obj: AccessPolicy | GroupRule) => {
     const namespace = obj.metadata.namespace ?? "default";
-    const source = `${obj.kind}/${obj.metadata.name}`;
-    const matches = (o: AccessPolicy | GroupRule, e: Employee) => {
-      try {
-        return employeeMatches(e, o.spec.selector, o.spec.match);
-      } catch {
-        return false;
-      }
-    };
+    const now = new Date();
+    if (isPaused(obj)) return;
+    const [currentPolicies, currentRules] = [policies.list(namespace), rules.list(namespace)];
     for (const e of employees.list(namespace)) {
-      const cited = e.status?.entitlements?.some((x) => x.source === source) ?? false;
-      if (cited || matches(obj, e) || (old && matches(old, e))) enqueueEmployee(keyOf(e));
+      const entitlements = evaluateAccess(e, currentPolicies, currentRules, now).entitlements;
+      if (JSON.stringify(entitlements) !== JSON.stringify(e.status?.entitlements ?? []))
+        enqueueEmployee(keyOf(e));
     }
     summaryQueue.add(`${obj.kind}/${keyOf(obj)}`);
     enqueueSummaries(namespace);
   };
   policies.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
-    affectedBy({ ...obj, kind: "AccessPolicy" }, old);
+    affectedBy({ ...obj, kind: "AccessPolicy" });
   });
   rules.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
-    affectedBy({ ...obj, kind: "GroupRule" }, old);
+    affectedBy({ ...obj, kind: "GroupRule" });
   });
   connectors.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
@@ -167,8 +161,8 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const deps: EmployeeReconcilerDeps = {
     getEmployee: (ns, name) => employees.get(ns, name),
     listEmployees: (ns) => employees.list(ns),
-    listPolicies: (ns) => policies.list(ns).filter((p) => !isPaused(p)),
-    listRules: (ns) => rules.list(ns).filter((r) => !isPaused(r)),
+    listPolicies: (ns) => policies.list(ns),
+    listRules: (ns) => rules.list(ns),
     listConnectors: (ns) => connectors.list(ns),
     getConnector: (ns, name) => connectors.get(ns, name),
     target: (connector) => pool.get(connector),

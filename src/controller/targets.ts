@@ -4,6 +4,33 @@ import type { Connector, EmployeeSpecT, SecretKeyRef } from "../api/types.ts";
 import type { ConnectorLogger, TargetConnector } from "../connectors/types.ts";
 import { createLdapConnector } from "../connectors/ldap/connector.ts";
 import { ldapAttributes, managedAttributeNames } from "../connectors/ldap/attributes.ts";
+import { connectorRequestDuration, connectorRequests } from "../observe/metrics.ts";
+
+const UNMEASURED = new Set(["groupKey", "close"]);
+
+/** Counts and times every call a connector makes to its target (roster_connector_requests_total). */
+export function instrument<T extends object>(client: T, connector: string): T {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== "function" || typeof property !== "string" || UNMEASURED.has(property))
+        return value;
+      return async (...args: unknown[]) => {
+        const stop = connectorRequestDuration.startTimer({ connector, operation: property });
+        try {
+          const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          connectorRequests.inc({ connector, operation: property, result: "success" });
+          return result;
+        } catch (error) {
+          connectorRequests.inc({ connector, operation: property, result: "error" });
+          throw error;
+        } finally {
+          stop();
+        }
+      };
+    },
+  });
+}
 
 /** A connected target plus how Employees map onto its accounts. */
 export type Target = {
@@ -50,10 +77,10 @@ export class TargetPool {
       if (cached && cached.fingerprint === fingerprint) return cached.target;
       if (cached) void cached.target.client.close().catch(() => {});
       const target: Target = {
-        client: createLdapConnector(ldap, password.value, {
-          ...(ca ? { ca: ca.value } : {}),
-          logger: this.logger,
-        }),
+        client: instrument(
+          createLdapConnector(ldap, password.value, { ...(ca ? { ca: ca.value } : {}), logger: this.logger }),
+          key,
+        ),
         desiredAttributes: (employee) => ldapAttributes(employee, ldap),
         managedAttributes: managedAttributeNames(ldap),
       };

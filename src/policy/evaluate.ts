@@ -146,7 +146,11 @@ export function evaluateAccess(
   };
 }
 
-/** Every group each connector's policies, rules and grants can hand out: the groups Roster manages there. */
+/**
+ * The groups Roster manages in a connector: every group its policies, Authoritative rules and
+ * grants hand out. Additive rules' groups are managed only for the members Roster added (the
+ * caller adds those from status).
+ */
 export function managedGroups(
   connector: string,
   policies: readonly AccessPolicy[],
@@ -157,7 +161,8 @@ export function managedGroups(
   for (const policy of policies)
     for (const grant of policy.spec.grants)
       if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
-  for (const rule of rules) if (rule.spec.connectors.includes(connector)) groups.add(rule.spec.group);
+  for (const rule of rules)
+    if (rule.spec.connectors.includes(connector) && rule.spec.membership !== "Additive") groups.add(rule.spec.group);
   for (const employee of employees)
     for (const grant of employee.spec.grants ?? [])
       if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
