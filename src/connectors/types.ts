@@ -64,7 +64,10 @@ export interface TargetConnector {
    * (LDAP: case and insignificant spaces are ignored). Compare desired and actual groups by key.
    */
   groupKey(name: string): string;
-  /** Every account in the managed scope that carries an employeeId (for full scans and orphans). */
+  /**
+   * Every account in the managed scope, read in pages (full scans, drift and orphans). Entries
+   * that carry no employeeId have employeeId "": Roster never writes to them.
+   */
   listAccounts(pageSize?: number): Promise<ActualAccount[]>;
   close(): Promise<void>;
 }

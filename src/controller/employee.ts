@@ -13,7 +13,8 @@ import type {
 import { rfc3339Seconds, setCondition } from "../api/conditions.ts";
 import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
 import { evaluateAccess, isPaused, managedGroups, type Access } from "../policy/evaluate.ts";
-import { parseDuration, planAccount, type Operation } from "../plan/plan.ts";
+import { isDeprovision, parseDuration, planAccount, type Operation } from "../plan/plan.ts";
+import type { BrakeDecision } from "../plan/brake.ts";
 import type { Target } from "./targets.ts";
 import { FINALIZER } from "./finalizer.ts";
 
@@ -34,12 +35,21 @@ export type EmployeeReconcilerDeps = {
   event(employee: Employee, type: EventType, reason: string, message: string): void;
   /** Returns the initial password kept in the Employee's credentials Secret, creating it once. */
   initialPassword(employee: Employee, connector: string, generate: () => string): Promise<string>;
+  /** The mass-change brake: may this account be deprovisioned now? (`account` is stable per person.) */
+  requestDeprovision(connector: Connector, account: string): BrakeDecision;
+  /** The account needs no deprovisioning any more: drop it from the held list. */
+  withdrawDeprovision(connector: Connector, account: string): void;
+  /** Drift the last full scan found for this person's account in a connector, if any. */
+  driftFor(employee: Employee, connector: string): { detail: string } | undefined;
+  clearDrift(employee: Employee, connector: string): void;
   /** Called when a target confirmed an operation (metrics). */
   confirmed(connector: string, operation: Operation["op"], employee: Employee): void;
   now(): Date;
 };
 
 export type ReconcileResult = { requeueAfter?: number };
+
+const HELD_RETRY_MS = 30_000;
 
 /** Reconcile failed for some accounts; status already says which. Retried with backoff. */
 export class PartialFailure extends Error {
@@ -86,6 +96,11 @@ type AccountOutcome = {
   deleteAt?: Date;
   /** Nothing there, nothing wanted, nothing remembered: not listed in status. */
   absent?: boolean;
+  /** Deprovisioning operations were held by the mass-change brake. */
+  held?: boolean;
+  /** Drift found by the scan: left in place (policy Report) or put back (policy Correct). */
+  driftReported?: string;
+  driftCorrected?: string;
 };
 
 export async function reconcileEmployee(
@@ -155,18 +170,20 @@ export async function reconcileEmployee(
 
   const accounts = outcomes.filter((o) => !o.absent).map((o) => o.status);
   const failed = outcomes.filter((o) => !o.ok);
-  const ready = failed.length === 0;
-  const phase: EmployeeStatusT["phase"] = !ready
-    ? "Failed"
-    : access.lifecycle === "Scheduled"
-      ? "Scheduled"
-      : access.lifecycle === "Suspended"
-        ? "Suspended"
-        : terminated
-          ? "Deprovisioned"
-          : accounts.length === 0
-            ? "Pending"
-            : "Active";
+  const held = outcomes.filter((o) => o.held);
+  const ready = failed.length === 0 && held.length === 0;
+  const phase: EmployeeStatusT["phase"] =
+    failed.length > 0
+      ? "Failed"
+      : access.lifecycle === "Scheduled"
+        ? "Scheduled"
+        : access.lifecycle === "Suspended"
+          ? "Suspended"
+          : terminated
+            ? "Deprovisioned"
+            : accounts.length === 0
+              ? "Pending"
+              : "Active";
   const anyChange = outcomes.some((o) => o.changed);
   const status: EmployeeStatusT = {
     ...previous,
@@ -195,20 +212,52 @@ export async function reconcileEmployee(
         : {
             type: "Ready",
             status: "False",
-            reason: "TargetError",
-            message: failed.map((o) => `${o.status.connector}: ${o.status.message ?? "failed"}`).join("; "),
+            reason: failed.length > 0 ? "TargetError" : "DeprovisioningHeld",
+            message: [...failed, ...held]
+              .map((o) => `${o.status.connector}: ${o.status.message ?? "failed"}`)
+              .join("; "),
             observedGeneration: generation,
           },
       now,
     ),
   };
-  if (!status.conditions!.some((c) => c.type === "Drifted")) {
-    status.conditions = setCondition(
-      status.conditions,
-      { type: "Drifted", status: "False", reason: "InSync", message: "", observedGeneration: generation },
-      now,
-    );
-  }
+  const reported = outcomes.filter((o) => o.driftReported);
+  const corrected = outcomes.filter((o) => o.driftCorrected);
+  const driftNote = (list: AccountOutcome[], key: "driftReported" | "driftCorrected") =>
+    list.map((o) => `${o.status.connector}: ${o[key]}`).join("; ");
+  status.conditions = setCondition(
+    status.conditions,
+    reported.length > 0
+      ? {
+          type: "Drifted",
+          status: "True",
+          reason: "DriftReported",
+          message: `changed outside Roster, left as found (drift policy Report): ${driftNote(reported, "driftReported")}`,
+          observedGeneration: generation,
+        }
+      : corrected.length > 0
+        ? {
+            type: "Drifted",
+            status: "False",
+            reason: "DriftCorrected",
+            message: `changed outside Roster and put back: ${driftNote(corrected, "driftCorrected")}`,
+            observedGeneration: generation,
+          }
+        : {
+            type: "Drifted",
+            status: "False",
+            reason:
+              previous.conditions?.find((c) => c.type === "Drifted")?.reason === "DriftCorrected"
+                ? "DriftCorrected"
+                : "InSync",
+            message:
+              previous.conditions?.find((c) => c.type === "Drifted")?.reason === "DriftCorrected"
+                ? previous.conditions.find((c) => c.type === "Drifted")!.message
+                : "",
+            observedGeneration: generation,
+          },
+    now,
+  );
   if (!accounts.length) delete status.accounts;
   if (
     ready &&
@@ -226,6 +275,8 @@ export async function reconcileEmployee(
   if (failed.length > 0)
     throw new PartialFailure(status.conditions!.find((c) => c.type === "Ready")!.message);
 
+  // Held deprovisions are retried as the hour's window frees up or an approval arrives.
+  if (held.length > 0) return { requeueAfter: HELD_RETRY_MS };
   if (deleting) {
     await deps.removeFinalizer(employee);
     return {};
@@ -307,7 +358,15 @@ async function reconcileAccount(
       deleteAt = new Date(since.getTime() + parseDuration(deprovisioning.deleteAfter ?? "720h"));
     }
     const deleteNow = !!deleteAt && deleteAt.getTime() <= context.now.getTime();
-    const ops = planAccount({
+    // Drift the scan found: under policy Report it stays as found until the Employee itself changes.
+    const drift = deps.driftFor(employee, connectorName);
+    const reportOnly =
+      !!drift &&
+      connector.spec.drift?.policy === "Report" &&
+      employee.status?.observedGeneration === employee.metadata.generation;
+    if (drift && !reportOnly && connector.spec.drift?.policy === "Report")
+      deps.clearDrift(employee, connectorName);
+    let ops = planAccount({
       desired,
       actual,
       managedAttributes: target.managedAttributes,
@@ -315,6 +374,31 @@ async function reconcileAccount(
       deleteNow,
       groupKey: (group) => target.client.groupKey(group),
     });
+
+    if (reportOnly) {
+      return {
+        ok: true,
+        changed: false,
+        driftReported: drift!.detail,
+        status: {
+          ...(before ?? { connector: connectorName, state: "Active", groups: [] }),
+          message: `drift: ${drift!.detail}`,
+        },
+      };
+    }
+    const accountKey = `${namespace}/${employee.spec.employeeId}`;
+    let heldMessage: string | undefined;
+    if (ops.some(isDeprovision)) {
+      const decision = deps.requestDeprovision(connector, accountKey);
+      if (!decision.allowed) {
+        ops = ops.filter((op) => !isDeprovision(op));
+        heldMessage =
+          `deprovisioning held by the mass-change brake (${decision.held} held, limit ${decision.limit} per hour); ` +
+          `approve with the annotation roster.dev/approve-deprovisioning on Connector ${connectorName}`;
+      }
+    } else {
+      deps.withdrawDeprovision(connector, accountKey);
+    }
 
     let current: ActualAccount | undefined = actual;
     let deleted = false;
@@ -343,7 +427,7 @@ async function reconcileAccount(
         ? before?.state === "Deleted" || !wanted
           ? "Deleted"
           : "Pending"
-        : desired?.enabled
+        : (heldMessage ? current.enabled : desired?.enabled)
           ? "Active"
           : "Disabled";
     const status: AccountStatusT = {
@@ -354,11 +438,22 @@ async function reconcileAccount(
       ...(ops.length > 0 || !before?.lastSyncTime
         ? { lastSyncTime: rfc3339Seconds(context.now) }
         : { lastSyncTime: before.lastSyncTime }),
+      ...(heldMessage ? { message: heldMessage } : {}),
     };
+    let driftCorrected: string | undefined;
+    if (drift) {
+      deps.clearDrift(employee, connectorName);
+      if (ops.length > 0) {
+        driftCorrected = drift.detail;
+        deps.event(employee, "Normal", "DriftCorrected", `${connectorName}: put back ${drift.detail}`);
+      }
+    }
     return {
       ok: true,
       changed: ops.length > 0,
       status,
+      ...(heldMessage ? { held: true } : {}),
+      ...(driftCorrected ? { driftCorrected } : {}),
       ...(deleteAt && !deleteNow && current ? { deleteAt } : {}),
     };
   } catch (error) {

@@ -1,11 +1,28 @@
 // `roster operator`: wires informers, work queues, reconcilers, leader election, health and
 // metrics together. Only the lease holder reconciles; losing the lease ends the process.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Secret } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Secret,
+} from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, VERSION, API_VERSION } from "../api/schema.ts";
 import type { AccessPolicy, Connector, Employee, GroupRule, RosterObject } from "../api/types.ts";
 import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
-import { provisioningLatency } from "../observe/metrics.ts";
+import {
+  deprovisionsHeld,
+  driftAccounts,
+  driftDetected,
+  managedAccounts,
+  orphanAccounts,
+  provisioningLatency,
+} from "../observe/metrics.ts";
+import { compareScan, type ScanResult } from "../plan/scan.ts";
+import { parseDuration } from "../plan/plan.ts";
+import { DeprovisionBrake, deprovisionLimit } from "../plan/brake.ts";
 import { Informer } from "./informer.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
 import { LeaderElector } from "./leader.ts";
@@ -94,7 +111,27 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     };
   }, logger);
 
+  const brake = new DeprovisionBrake();
+  const managedIn = (connector: Connector) =>
+    employees
+      .list(connector.metadata.namespace)
+      .filter((e) =>
+        e.status?.accounts?.some(
+          (a) => a.connector === connector.metadata.name && (a.state === "Active" || a.state === "Disabled"),
+        ),
+      ).length;
+  const heldIn = (connector: Connector) => ({
+    count: brake.held(keyOf(connector)).length,
+    limit: deprovisionLimit(connector.spec.safety, managedIn(connector)),
+  });
+
   const employeeQueue = new WorkQueue({ name: "employee", logger });
+  // Full scans, one key per Connector, each requeued after its drift.resyncInterval.
+  const scanQueue = new WorkQueue({ name: "scan", logger });
+  const scans = new Map<string, ScanResult>();
+  /** Drift found by scans: "<employee key>|<connector>" -> what differs. */
+  const drifts = new Map<string, { detail: string }>();
+  const driftKey = (employee: Employee, connector: string) => `${keyOf(employee)}|${connector}`;
   // Status of policies, rules and connectors: keyed "<Kind>/<namespace>/<name>", debounced.
   const summaryQueue = new WorkQueue({ name: "summary", logger });
   const observedAt = new Map<string, number>();
@@ -140,8 +177,12 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   connectors.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
     const namespace = obj.metadata.namespace ?? "default";
+    const approval = obj.metadata.annotations?.[APPROVE_ANNOTATION];
+    if (approval !== undefined && type !== "delete") void approve(obj, approval);
     if (type === "delete") pool.forget(namespace, obj.metadata.name);
     summaryQueue.add(`Connector/${keyOf(obj)}`);
+    if (type === "delete") scans.delete(keyOf(obj));
+    else scanQueue.addAfter(keyOf(obj), 2000);
     for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
   });
   secrets.onChange((type, obj, old) => {
@@ -171,12 +212,89 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     writeStatus: (employee, status) => writeStatus(custom, "employees", employee, status),
     event: (employee, type, reason, message) => void events.record(employee, type, reason, message),
     initialPassword: (employee, connector, generate) => initialPassword(core, employee, connector, generate),
+    requestDeprovision: (connector, account) => {
+      const key = keyOf(connector);
+      const before = brake.held(key).length;
+      const decision = brake.request(
+        key,
+        account,
+        deprovisionLimit(connector.spec.safety, managedIn(connector)),
+        Date.now(),
+      );
+      const after = brake.held(key).length;
+      if (after !== before) {
+        deprovisionsHeld.set({ connector: key }, after);
+        summaryQueue.add(`Connector/${key}`);
+        if (before === 0)
+          void events.record(
+            { ...connector, kind: "Connector", apiVersion: API_VERSION },
+            "Warning",
+            "DeprovisioningHeld",
+            `deprovisioning held: more than ${!decision.allowed ? decision.limit : 0} per hour; approve with the annotation ${APPROVE_ANNOTATION}`,
+          );
+      }
+      return decision;
+    },
+    withdrawDeprovision: (connector, account) => {
+      const key = keyOf(connector);
+      const before = brake.held(key).length;
+      brake.withdraw(key, account);
+      if (brake.held(key).length !== before) {
+        deprovisionsHeld.set({ connector: key }, brake.held(key).length);
+        summaryQueue.add(`Connector/${key}`);
+      }
+    },
+    driftFor: (employee, connector) => drifts.get(driftKey(employee, connector)),
+    clearDrift: (employee, connector) => void drifts.delete(driftKey(employee, connector)),
     confirmed: (connector, operation, employee) => {
       const since = observedAt.get(keyOf(employee));
       if (since !== undefined)
         provisioningLatency.observe({ connector, operation }, (performance.now() - since) / 1000);
     },
     now: () => new Date(),
+  };
+
+  // A full scan reads every account with paged requests and compares in memory: with nothing
+  // changed it writes nothing anywhere.
+  const scanConnector = async (key: string) => {
+    const { namespace, name } = splitKey(key);
+    const connector = connectors.get(namespace, name);
+    if (!connector) return;
+    const interval = parseDuration(connector.spec.drift?.resyncInterval ?? "10m");
+    if (connector.spec.paused || isPaused(connector)) return { requeueAfter: interval };
+    const target = await pool.get(connector);
+    const accounts = await target.client.listAccounts(500);
+    const people = employees.list(namespace);
+    const result = compareScan({
+      connector: name,
+      employees: people,
+      policies: policies.list(namespace),
+      rules: rules.list(namespace),
+      accounts,
+      desiredAttributes: target.desiredAttributes,
+      managedAttributes: target.managedAttributes,
+      groupKey: (g) => target.client.groupKey(g),
+      now: new Date(),
+    });
+    const previous = scans.get(key);
+    scans.set(key, result);
+    managedAccounts.set({ connector: key, state: "Active" }, result.managed.Active);
+    managedAccounts.set({ connector: key, state: "Disabled" }, result.managed.Disabled);
+    orphanAccounts.set({ connector: key }, result.orphans.length);
+    for (const kind of ["attributes", "enabled", "membership", "deleted"] as const)
+      driftAccounts.set({ connector: key, kind }, result.drift.filter((d) => d.kinds.includes(kind)).length);
+    const byName = new Map(people.map((e) => [e.metadata.name, e]));
+    for (const drift of result.drift) {
+      const employee = byName.get(drift.employee)!;
+      const dk = driftKey(employee, name);
+      if (drifts.get(dk)?.detail === drift.detail) continue;
+      drifts.set(dk, { detail: drift.detail });
+      for (const kind of drift.kinds) driftDetected.inc({ connector: key, kind });
+      void events.record(employee, "Warning", "DriftDetected", `${name}: ${drift.detail}`);
+      enqueueEmployee(keyOf(employee));
+    }
+    if (JSON.stringify(previous) !== JSON.stringify(result)) summaryQueue.add(`Connector/${key}`);
+    return { requeueAfter: interval };
   };
 
   const reconcileSummary = async (key: string) => {
@@ -207,8 +325,39 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
           checkError = error instanceof Error ? error.message : String(error);
         }
       }
-      await writeStatus(custom, "connectors", connector, connectorStatus(connector, people, checkError, now));
+      await writeStatus(
+        custom,
+        "connectors",
+        connector,
+        connectorStatus(connector, people, checkError, heldIn(connector), scans.get(keyOf(connector)), now),
+      );
       return { requeueAfter: options.connectorCheckMs };
+    }
+  };
+
+  // The approval annotation releases that many held deprovisions once, then is removed.
+  const approve = async (connector: Connector, value: string) => {
+    const count = Number(value);
+    const namespace = connector.metadata.namespace ?? "default";
+    if (Number.isInteger(count) && count > 0) {
+      brake.approve(keyOf(connector), count);
+      void events.record(
+        { ...connector, kind: "Connector", apiVersion: API_VERSION },
+        "Normal",
+        "DeprovisioningApproved",
+        `${count} held deprovisions approved`,
+      );
+      for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
+    } else {
+      logger.warn(
+        { connector: keyOf(connector), value },
+        "ignoring approval annotation that is not a positive integer",
+      );
+    }
+    try {
+      await removeAnnotation(custom, "connectors", connector, APPROVE_ANNOTATION);
+    } catch (error) {
+      logger.warn({ err: error, connector: keyOf(connector) }, "could not remove the approval annotation");
     }
   };
 
@@ -245,12 +394,14 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
       return result;
     });
     void summaryQueue.run(1, reconcileSummary);
+    for (const c of connectors.list()) scanQueue.addAfter(keyOf(c), 2000);
+    void scanQueue.run(2, scanConnector);
   };
 
   const stop = async () => {
     stopping ??= (async () => {
       logger.info("stopping: finishing in-flight reconciles");
-      await Promise.all([employeeQueue.shutdown(), summaryQueue.shutdown()]);
+      await Promise.all([employeeQueue.shutdown(), summaryQueue.shutdown(), scanQueue.shutdown()]);
       await elector?.release();
       for (const informer of informers) informer.stop();
       await pool.close();
@@ -278,6 +429,32 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   }
 
   return { done, stop, leader: () => leading };
+}
+
+export const APPROVE_ANNOTATION = "roster.dev/approve-deprovisioning";
+
+/** Removes an annotation with a JSON patch that first tests its value (never a stale removal). */
+async function removeAnnotation(
+  api: CustomObjectsApi,
+  plural: string,
+  object: RosterObject,
+  name: string,
+): Promise<void> {
+  const path = `/metadata/annotations/${name.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+  await api.patchNamespacedCustomObject(
+    {
+      group: GROUP,
+      version: VERSION,
+      namespace: object.metadata.namespace ?? "default",
+      plural,
+      name: object.metadata.name,
+      body: [
+        { op: "test", path, value: object.metadata.annotations?.[name] },
+        { op: "remove", path },
+      ],
+    },
+    setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+  );
 }
 
 /** Writes status through the status subresource (merge patch; removed fields set to null). */

@@ -10,6 +10,7 @@ import type {
   GroupRuleStatusT,
 } from "../api/types.ts";
 import { setCondition } from "../api/conditions.ts";
+import type { ScanResult } from "../plan/scan.ts";
 import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { employeeMatches, requirementProblems } from "../policy/match.ts";
 
@@ -110,6 +111,8 @@ export function connectorStatus(
   connector: Connector,
   employees: readonly Employee[],
   checkError: string | undefined,
+  held: { count: number; limit: number },
+  scan: ScanResult | undefined,
   now: Date,
 ): ConnectorStatusT {
   const generation = connector.metadata.generation ?? 0;
@@ -142,5 +145,31 @@ export function connectorStatus(
       now,
     ),
   };
+  status.heldDeprovisions = held.count;
+  if (scan) {
+    status.orphanAccounts = { count: scan.orphans.length, ids: scan.orphans.slice(0, 50).map((o) => o.id) };
+    status.driftedAccounts = scan.drift.length;
+  }
+  status.conditions = setCondition(
+    status.conditions,
+    held.count > 0
+      ? {
+          type: "DeprovisioningHeld",
+          status: "True",
+          reason: "MassChangeBrake",
+          message:
+            `${held.count} deprovisions held: more than ${held.limit} per hour. Review them, then release with ` +
+            `kubectl annotate connector ${name} roster.dev/approve-deprovisioning=${held.count}`,
+          observedGeneration: generation,
+        }
+      : {
+          type: "DeprovisioningHeld",
+          status: "False",
+          reason: "WithinLimits",
+          message: "",
+          observedGeneration: generation,
+        },
+    now,
+  );
   return withPaused(status, !!connector.spec.paused || isPaused(connector), generation, now);
 }

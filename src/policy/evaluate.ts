@@ -94,9 +94,26 @@ export function evaluateAccess(
     entry.groups.set(group, sources);
   };
 
+  // A paused policy or rule changes nothing: the person keeps exactly what status records it gave.
+  const frozen = (source: string, connectorsAllowed?: readonly string[]) => {
+    for (const e of employee.status?.entitlements ?? []) {
+      if (e.source !== source || (connectorsAllowed && !connectorsAllowed.includes(e.connector))) continue;
+      if (e.group === undefined) {
+        const entry = account(e.connector);
+        if (!entry.sources.includes(source)) entry.sources.push(source);
+      } else if (accounts.has(e.connector) || source.startsWith("AccessPolicy/")) {
+        addGroup(account(e.connector), e.group, source);
+      }
+    }
+  };
+
   for (const policy of [...policies].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-    if (!safeMatches(employee, policy)) continue;
     const source = `AccessPolicy/${policy.metadata.name}`;
+    if (isPaused(policy)) {
+      frozen(source);
+      continue;
+    }
+    if (!safeMatches(employee, policy)) continue;
     for (const grant of policy.spec.grants) {
       const entry = account(grant.connector);
       if (!entry.sources.includes(source)) entry.sources.push(source);
@@ -118,6 +135,10 @@ export function evaluateAccess(
   }
   // A GroupRule never creates accounts: it adds groups where the person already has one.
   for (const rule of [...rules].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    if (isPaused(rule)) {
+      frozen(`GroupRule/${rule.metadata.name}`, rule.spec.connectors);
+      continue;
+    }
     if (!safeMatches(employee, rule)) continue;
     for (const connector of rule.spec.connectors) {
       const entry = accounts.get(connector);

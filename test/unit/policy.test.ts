@@ -194,6 +194,24 @@ describe("evaluateAccess", () => {
     expect(access.nextChangeAt).toEqual(new Date("2026-06-01T12:00:05Z"));
   });
 
+  it("freezes a paused policy: the person keeps what status records it gave, and gets nothing new", () => {
+    const paused = policy("engineering", {
+      match: [{ key: "department", operator: "In", values: ["Sales"] }],
+      grants: [{ connector: "ldap", groups: ["sales"] }],
+    });
+    paused.metadata.annotations = { "roster.dev/paused": "true" };
+    const e = employee({ department: "Engineering" });
+    e.status = {
+      entitlements: [
+        { connector: "ldap", source: "AccessPolicy/engineering" },
+        { connector: "ldap", group: "engineering", source: "AccessPolicy/engineering" },
+      ],
+    };
+    const access = evaluateAccess(e, [paused], [], now);
+    expect([...access.accounts.get("ldap")!.groups.keys()]).toEqual(["engineering"]);
+    expect(evaluateAccess(employee({ department: "Sales" }), [paused], [], now).accounts.size).toBe(0);
+  });
+
   it("lists the groups Roster manages per connector", () => {
     expect(
       [

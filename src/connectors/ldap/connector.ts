@@ -622,7 +622,8 @@ export function createLdapConnector(
       return withClient("listAccounts", async (c) => {
         const res = await c.search(spec.usersDN, {
           scope: "sub",
-          filter: accountFilter(new PresenceFilter({ attribute: EMPLOYEE_ID_ATTRIBUTE })),
+          // Unowned entries too (employeeId ""): the full scan reports them as orphans.
+          filter: accountFilter(new PresenceFilter({ attribute: "objectClass" })),
           attributes: readAttributes,
           paged: { pageSize },
         });

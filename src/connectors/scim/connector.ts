@@ -1,0 +1,492 @@
+// The SCIM 2.0 connector (RFC 7643/7644): Users with the enterprise extension, Groups.
+//
+// Ownership: a User is Roster's when its externalId equals the employeeId exactly (string compare;
+// ids are opaque). Every write to a User first reads it (GET /Users/{id}) and refuses with
+// NotOwnedError when the externalId differs or is missing. Accounts are looked up by externalId,
+// then by userName, before creating; a POST that fails with 409 (uniqueness) is looked up again
+// and adopted only when the existing User is owned (e.g. created by an earlier attempt whose
+// answer was lost). A User with the same userName and another or no externalId is never adopted:
+// it is outside the managed scope (api.md: the operator touches only Users whose externalId
+// matches), so createAccount fails with NotOwnedError and someone must resolve it by hand.
+//
+// Discovery: /ServiceProviderConfig decides PATCH (PatchOp, lowercase op names) or PUT of the full
+// resource for attribute and enabled changes; /ResourceTypes gives the Users and Groups endpoints.
+// When the ServiceProviderConfig cannot be read PATCH is assumed, and a 501/405 answer to a PATCH
+// switches to PUT. Group membership is only ever changed with PATCH deltas (add members /
+// remove members[value eq "id"]), never by PUT of the member list; without PATCH it fails.
+//
+// Groups are found by displayName (exact compare) and created when missing; the groups of a User
+// are the Groups that list it as a member (filter members[value eq "id"]).
+//
+// HTTP, pacing and retries: see client.ts. The token is never logged.
+import type { ScimSpecT } from "../../api/types.ts";
+import {
+  AccountNotFoundError,
+  NotOwnedError,
+  silentLogger,
+  type AccountRef,
+  type ActualAccount,
+  type ConnectorLogger,
+  type TargetConnector,
+} from "../types.ts";
+import {
+  applyChanges,
+  buildResource,
+  CORE_GROUP_SCHEMA,
+  EMPLOYEE_ID_ATTRIBUTE,
+  field,
+  keyOf,
+  PATCH_OP_SCHEMA,
+  parseScimPath,
+  patchOperations,
+  readAttributes,
+  scimManagedAttributes,
+  USERNAME_ATTRIBUTE,
+  type PatchOperation,
+} from "./attributes.ts";
+import { createScimClient, isHttpError, ScimHttpError, type ScimClient } from "./client.ts";
+import {
+  readListResponse,
+  readResourceTypes,
+  readServiceProviderConfig,
+  toBoolean,
+  toId,
+  type ScimCapabilities,
+} from "./dialect.ts";
+import { eqFilter, valuePathFilter } from "./filter.ts";
+import type { RetryTiming } from "./ratelimit.ts";
+
+export type ScimConnectorOptions = {
+  /** PEM CA bundle for https (from caSecretRef). */
+  ca?: string;
+  logger?: ConnectorLogger;
+  /** The fetch to use (tests); by default the global fetch, or undici's with a custom CA. */
+  fetch?: typeof fetch;
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
+  /** Retry bounds (defaults: 5 tries, backoff 250 ms doubling up to 8 s, Retry-After up to 60 s). */
+  retry?: Partial<RetryTiming>;
+};
+
+export interface ScimConnector extends TargetConnector {
+  /** Reads /ServiceProviderConfig and /ResourceTypes (for Connector status.capabilities). */
+  discover(): Promise<ScimCapabilities>;
+  /** The attribute paths Roster manages (for the planner). */
+  readonly managedAttributes: string[];
+}
+
+type Json = Record<string, unknown>;
+type Group = { id: string; displayName: string };
+
+export const DEFAULT_REQUESTS_PER_SECOND = 10;
+const DEFAULT_PAGE_SIZE = 100;
+/** Attributes of a User that updateAttributes never writes. */
+const NOT_UPDATABLE = new Set(["externalid", "id", "meta", "schemas", "active", "password", "groups"]);
+
+type Transport = { fetch: typeof fetch; close(): Promise<void> };
+
+/** undici's fetch with its own Agent: the global fetch cannot take a CA or skip verification. */
+async function undiciTransport(ca: string | undefined, insecure: boolean): Promise<Transport> {
+  const undici = await import("undici");
+  const agent = new undici.Agent({ connect: { ...(ca ? { ca } : {}), rejectUnauthorized: !insecure } });
+  const fetchWithAgent = (input: string, init: RequestInit) =>
+    undici.fetch(input, { ...(init as object), dispatcher: agent });
+  return { fetch: fetchWithAgent as unknown as typeof fetch, close: () => agent.close() };
+}
+
+export function createScimConnector(
+  spec: ScimSpecT,
+  token: string,
+  opts: ScimConnectorOptions = {},
+): ScimConnector {
+  const log = opts.logger ?? silentLogger;
+  const managed = scimManagedAttributes(spec);
+  let transport: Promise<Transport> | undefined;
+  const getTransport = () =>
+    (transport ??=
+      opts.fetch === undefined && (opts.ca || spec.insecureSkipTLSVerify)
+        ? undiciTransport(opts.ca, !!spec.insecureSkipTLSVerify)
+        : Promise.resolve({ fetch: opts.fetch ?? globalThis.fetch, close: async () => {} }));
+  const client: ScimClient = createScimClient({
+    baseURL: spec.baseURL,
+    token,
+    requestsPerSecond: spec.requestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND,
+    fetch: async () => (await getTransport()).fetch,
+    logger: log,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.retry ? { retry: opts.retry } : {}),
+  });
+
+  let capabilities: ScimCapabilities | undefined;
+  let discovering: Promise<ScimCapabilities> | undefined;
+  let usersPath = "/Users";
+  let groupsPath = "/Groups";
+
+  async function discover(): Promise<ScimCapabilities> {
+    let config: unknown;
+    try {
+      config = (await client.request("GET", "/ServiceProviderConfig")).body;
+    } catch (err) {
+      // Optional in practice: some services do not serve it. Authentication errors still count.
+      if (!isHttpError(err, 404, 405, 501)) throw err;
+      log.info({ baseURL: spec.baseURL }, "scim: no ServiceProviderConfig, assuming PATCH support");
+    }
+    let resourceTypes: ScimCapabilities["resourceTypes"] = [];
+    try {
+      resourceTypes = readResourceTypes((await client.request("GET", "/ResourceTypes")).body);
+    } catch (err) {
+      if (!isHttpError(err, 404, 405, 501)) throw err;
+    }
+    const endpoint = (name: string, fallback: string) => {
+      const e = resourceTypes.find((t) => t.name.toLowerCase() === name.toLowerCase())?.endpoint;
+      return e && /^\/[^?#\s]*$/.test(e) ? e.replace(/\/+$/, "") : fallback;
+    };
+    usersPath = endpoint("User", "/Users");
+    groupsPath = endpoint("Group", "/Groups");
+    capabilities = { ...readServiceProviderConfig(config), resourceTypes };
+    return capabilities;
+  }
+
+  async function known(): Promise<ScimCapabilities> {
+    if (capabilities) return capabilities;
+    discovering ??= discover().finally(() => (discovering = undefined));
+    return discovering;
+  }
+
+  const userPath = (id: string) => `${usersPath}/${encodeURIComponent(id)}`;
+  const groupPath = (id: string) => `${groupsPath}/${encodeURIComponent(id)}`;
+
+  /** Every resource of a list request, page by page (startIndex/count) until totalResults. */
+  async function listAll(path: string, query: Record<string, string>, pageSize: number): Promise<Json[]> {
+    const caps = await known();
+    const count = Math.max(1, Math.min(pageSize, caps.maxResults || pageSize));
+    const byId = new Map<string, Json>();
+    let startIndex = 1;
+    for (let page = 1; ; page++) {
+      const { resources, totalResults } = readListResponse(
+        (await client.request("GET", path, { query: { ...query, startIndex, count } })).body,
+      );
+      for (const r of resources) {
+        const id = toId(field(r, "id"));
+        if (id === undefined) throw new Error(`SCIM GET ${path}: a resource without id in the list`);
+        byId.set(id, r);
+      }
+      startIndex += resources.length;
+      if (totalResults !== undefined && startIndex > totalResults) break;
+      if (resources.length === 0) {
+        if (totalResults === undefined) break;
+        // Never take a short listing for the whole: the caller would miss accounts.
+        throw new Error(
+          `SCIM GET ${path}: listing ended after ${startIndex - 1} of ${totalResults} resources (empty page)`,
+        );
+      }
+      if (page >= 100_000) throw new Error(`SCIM GET ${path}: too many pages`);
+    }
+    return [...byId.values()];
+  }
+
+  async function readUser(id: string): Promise<Json | undefined> {
+    try {
+      const body = (await client.request("GET", userPath(id))).body;
+      if (typeof body !== "object" || body === null) throw new Error(`SCIM GET ${userPath(id)}: no resource`);
+      return body as Json;
+    } catch (err) {
+      if (isHttpError(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  const externalIdOf = (user: Json) => toId(field(user, EMPLOYEE_ID_ATTRIBUTE));
+
+  /** Reads the User and requires that it is owned by ref.employeeId. */
+  async function ownedUser(ref: AccountRef): Promise<Json> {
+    if (!ref.employeeId)
+      throw new NotOwnedError(`refusing to modify SCIM user ${ref.id}: no employeeId given`);
+    const user = await readUser(ref.id);
+    if (!user) throw new AccountNotFoundError(`SCIM user ${ref.id} does not exist`);
+    if (externalIdOf(user) !== ref.employeeId) {
+      throw new NotOwnedError(`SCIM user ${ref.id} is not owned by Roster for employee ${ref.employeeId}`);
+    }
+    return user;
+  }
+
+  /** The User owned by employeeId: by externalId, then by userName; throws when several. */
+  async function findOwned(employeeId: string, username: string | undefined): Promise<Json | undefined> {
+    const lookups = [eqFilter(EMPLOYEE_ID_ATTRIBUTE, employeeId)];
+    if (username) lookups.push(eqFilter(USERNAME_ATTRIBUTE, username));
+    for (const filter of lookups) {
+      const owned = (await listAll(usersPath, { filter }, DEFAULT_PAGE_SIZE)).filter(
+        (u) => externalIdOf(u) === employeeId,
+      );
+      if (owned.length > 1) {
+        const ids = owned.map((u) => toId(field(u, "id"))).join(", ");
+        throw new Error(`employee ${employeeId} owns ${owned.length} SCIM users: ${ids}`);
+      }
+      if (owned.length === 1) return owned[0];
+    }
+    return undefined;
+  }
+
+  async function findGroup(name: string): Promise<Group | undefined> {
+    const found = (
+      await listAll(groupsPath, { filter: eqFilter("displayName", name), attributes: "displayName" }, 50)
+    )
+      .map((g) => ({ id: toId(field(g, "id"))!, displayName: String(field(g, "displayName") ?? "") }))
+      .filter((g) => g.displayName === name);
+    if (found.length > 1) throw new Error(`SCIM: ${found.length} groups are named ${JSON.stringify(name)}`);
+    return found[0];
+  }
+
+  /** The Groups that have userId as a member. */
+  async function groupsOf(userId: string): Promise<Group[]> {
+    const filter = valuePathFilter("members", "value", userId);
+    return (await listAll(groupsPath, { filter, attributes: "displayName" }, DEFAULT_PAGE_SIZE)).map((g) => ({
+      id: toId(field(g, "id"))!,
+      displayName: String(field(g, "displayName") ?? ""),
+    }));
+  }
+
+  const names = (groups: Group[]) => groups.map((g) => g.displayName).sort();
+
+  function toAccount(user: Json, groups: string[]): ActualAccount {
+    return {
+      id: toId(field(user, "id")) ?? "",
+      employeeId: externalIdOf(user) ?? "",
+      username: String(field(user, USERNAME_ATTRIBUTE) ?? ""),
+      attributes: readAttributes(user, managed),
+      // active is optional (RFC 7643 section 4.1.1); a User without it is taken as enabled.
+      enabled: toBoolean(field(user, "active")) ?? true,
+      groups,
+    };
+  }
+
+  async function patchSupported(): Promise<boolean> {
+    return (await known()).patch;
+  }
+
+  /** The resource as sent back with PUT: without meta and the read-only groups. */
+  function forPut(user: Json): Json {
+    const out = { ...user };
+    for (const name of ["meta", "groups"]) {
+      const key = keyOf(out, name);
+      if (key !== undefined) delete out[key];
+    }
+    return out;
+  }
+
+  /** Changes a User with PATCH ops, or with PUT of `replaced` when the service lacks PATCH. */
+  async function writeUser(id: string, ops: PatchOperation[], replaced: () => Json): Promise<void> {
+    if (!ops.length) return;
+    if (await patchSupported()) {
+      try {
+        await client.request("PATCH", userPath(id), {
+          body: { schemas: [PATCH_OP_SCHEMA], Operations: ops },
+        });
+        return;
+      } catch (err) {
+        if (!isHttpError(err, 405, 501)) throw err;
+        if (capabilities) capabilities.patch = false;
+        log.info({ baseURL: spec.baseURL }, "scim: PATCH not supported, using PUT");
+      }
+    }
+    await client.request("PUT", userPath(id), { body: forPut(replaced()) });
+  }
+
+  async function patchGroup(group: Group, ops: PatchOperation[]): Promise<void> {
+    if (!(await patchSupported())) {
+      throw new Error(
+        `SCIM service at ${spec.baseURL} does not support PATCH; group membership is only changed with PATCH deltas`,
+      );
+    }
+    await client.request("PATCH", groupPath(group.id), {
+      body: { schemas: [PATCH_OP_SCHEMA], Operations: ops },
+    });
+  }
+
+  async function addMember(name: string, userId: string): Promise<void> {
+    let group = await findGroup(name);
+    if (!group) {
+      try {
+        await client.request("POST", groupsPath, {
+          body: { schemas: [CORE_GROUP_SCHEMA], displayName: name, members: [{ value: userId }] },
+        });
+        log.info({ group: name }, "scim: created group");
+        return;
+      } catch (err) {
+        if (!isHttpError(err, 409)) throw err;
+        group = await findGroup(name); // created concurrently
+        if (!group) throw err;
+      }
+    }
+    try {
+      await patchGroup(group, [{ op: "add", path: "members", value: [{ value: userId }] }]);
+    } catch (err) {
+      if (!isHttpError(err, 409)) throw err; // already a member
+    }
+  }
+
+  async function removeMember(group: Group, userId: string): Promise<void> {
+    try {
+      await patchGroup(group, [{ op: "remove", path: valuePathFilter("members", "value", userId) }]);
+    } catch (err) {
+      // Not a member (any more): RFC 7644 noTarget, or the group went away.
+      if (isHttpError(err, 404) || (isHttpError(err, 400) && err.scimType === "noTarget")) return;
+      throw err;
+    }
+  }
+
+  async function setActive(user: Json, id: string, enabled: boolean): Promise<void> {
+    if ((toBoolean(field(user, "active")) ?? true) === enabled) return;
+    await writeUser(id, [{ op: "replace", path: "active", value: enabled }], () => ({
+      ...user,
+      [keyOf(user, "active") ?? "active"]: enabled,
+    }));
+  }
+
+  const connector: ScimConnector = {
+    managedAttributes: managed,
+    discover,
+    groupKey: (name) => name,
+
+    async check() {
+      await known();
+      // The ServiceProviderConfig may be anonymous: a list request proves the token works.
+      readListResponse(
+        (
+          await client.request("GET", usersPath, {
+            query: { startIndex: 1, count: 1, attributes: "userName" },
+          })
+        ).body,
+      );
+    },
+
+    async findAccount(employeeId, username) {
+      const user = await findOwned(employeeId, username);
+      if (!user) return undefined;
+      return toAccount(user, names(await groupsOf(toId(field(user, "id"))!)));
+    },
+
+    async createAccount(a, password) {
+      let user = await findOwned(a.employeeId, a.username);
+      let created = false;
+      if (!user) {
+        const body = buildResource({
+          ...a.attributes,
+          [USERNAME_ATTRIBUTE]: [a.username],
+          [EMPLOYEE_ID_ATTRIBUTE]: [a.employeeId],
+        });
+        body.active = a.enabled;
+        if (password !== undefined) body.password = password;
+        try {
+          const res = await client.request("POST", usersPath, { body });
+          const id = toId(field(res.body, "id"));
+          user = id !== undefined ? (res.body as Json) : await findOwned(a.employeeId, a.username);
+          if (!user) throw new Error(`SCIM user ${a.username} was created but cannot be found`);
+          created = true;
+          log.info({ id, employeeId: a.employeeId }, "scim: created account");
+        } catch (err) {
+          if (!isHttpError(err, 409)) throw err;
+          user = await findOwned(a.employeeId, a.username);
+          if (!user) {
+            const byName = await listAll(usersPath, { filter: eqFilter(USERNAME_ATTRIBUTE, a.username) }, 10);
+            const other = byName.find(
+              (u) => String(field(u, USERNAME_ATTRIBUTE) ?? "").toLowerCase() === a.username.toLowerCase(),
+            );
+            if (other) {
+              throw new NotOwnedError(
+                `SCIM user ${a.username} (${toId(field(other, "id"))}) exists and is not owned by Roster (it has ${externalIdOf(other) === undefined ? "no" : "another"} externalId); not adopting it`,
+                { cause: err },
+              );
+            }
+            throw err;
+          }
+          log.info({ id: toId(field(user, "id")), employeeId: a.employeeId }, "scim: adopting owned account");
+        }
+      }
+      const ref = { id: toId(field(user, "id"))!, employeeId: a.employeeId };
+      if (!created) await setActive(user, ref.id, a.enabled);
+      for (const group of a.groups) await addMember(group, ref.id);
+      return toAccount(await ownedUser(ref), names(await groupsOf(ref.id)));
+    },
+
+    async updateAttributes(ref, changes) {
+      for (const path of Object.keys(changes)) {
+        const p = parseScimPath(path);
+        if (!p.schema && NOT_UPDATABLE.has(p.attribute.toLowerCase())) {
+          throw new Error(`updateAttributes: ${path} is managed by the connector and cannot be changed`);
+        }
+      }
+      if (!Object.keys(changes).length) return;
+      const user = await ownedUser(ref);
+      await writeUser(ref.id, patchOperations(user, changes), () => applyChanges(user, changes));
+    },
+
+    async setEnabled(ref, enabled) {
+      const user = await ownedUser(ref);
+      await setActive(user, ref.id, enabled);
+      log.info({ id: ref.id, enabled }, "scim: set enabled");
+    },
+
+    async addToGroup(group, ref) {
+      await ownedUser(ref);
+      await addMember(group, ref.id);
+    },
+
+    async removeFromGroup(group, ref) {
+      try {
+        await ownedUser(ref);
+      } catch (err) {
+        // A dangling member (the User is gone) may still be removed.
+        if (!(err instanceof AccountNotFoundError)) throw err;
+      }
+      const found = await findGroup(group);
+      if (found) await removeMember(found, ref.id);
+    },
+
+    async deleteAccount(ref) {
+      try {
+        await ownedUser(ref);
+      } catch (err) {
+        if (err instanceof AccountNotFoundError) return;
+        throw err;
+      }
+      if (await patchSupported())
+        for (const group of await groupsOf(ref.id)) await removeMember(group, ref.id);
+      try {
+        await client.request("DELETE", userPath(ref.id));
+        log.info({ id: ref.id, employeeId: ref.employeeId }, "scim: deleted account");
+      } catch (err) {
+        if (!isHttpError(err, 404)) throw err;
+      }
+    },
+
+    async listAccounts(pageSize = DEFAULT_PAGE_SIZE) {
+      let users: Json[];
+      try {
+        users = await listAll(usersPath, { filter: `${EMPLOYEE_ID_ATTRIBUTE} pr` }, pageSize);
+      } catch (err) {
+        // Services without the "pr" operator: list everything and keep those with an externalId.
+        if (!(err instanceof ScimHttpError && err.status === 400)) throw err;
+        users = await listAll(usersPath, {}, pageSize);
+      }
+      const membership = new Map<string, string[]>();
+      for (const g of await listAll(groupsPath, { attributes: "displayName,members" }, pageSize)) {
+        const name = String(field(g, "displayName") ?? "");
+        const members = field(g, "members");
+        for (const m of Array.isArray(members) ? members : []) {
+          const id = toId(field(m, "value"));
+          if (id !== undefined) membership.set(id, [...(membership.get(id) ?? []), name]);
+        }
+      }
+      return users
+        .filter((u) => externalIdOf(u) !== undefined)
+        .map((u) => toAccount(u, (membership.get(toId(field(u, "id"))!) ?? []).sort()));
+    },
+
+    async close() {
+      client.close();
+      await (await transport?.catch(() => undefined))?.close();
+    },
+  };
+  return connector;
+}
