@@ -147,9 +147,11 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   };
 
   employees.onChange((type, obj, old) => {
+    // Counts on policies, rules and connectors follow status too; reconciles follow spec only.
+    if (type !== "update" || JSON.stringify(obj.status) !== JSON.stringify(old?.status))
+      enqueueSummaries(obj.metadata.namespace ?? "default");
     if (type === "update" && !specChanged(obj, old)) return;
     enqueueEmployee(keyOf(obj));
-    enqueueSummaries(obj.metadata.namespace ?? "default");
   });
   // A policy or rule edit requeues only the people whose access it changes: those whose
   // entitlements under the new set differ from what their status records.
