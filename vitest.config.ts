@@ -13,6 +13,15 @@ export default defineConfig({
       },
       {
         test: {
+          // Helm, kustomize, Argo CD health scripts and Prometheus rules, each checked by its own tool.
+          name: "packaging",
+          include: ["test/packaging/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: "e2e",
           include: ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts"],
           globalSetup: ["test/harness/global-setup.ts"],

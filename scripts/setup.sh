@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and `roster dev` need and builds the control plane once:
-# Debian's slapd and ldap-utils (and lua5.1, promtool for the packaging checks), then
-# kube-apiserver, etcd and kubectl from their pinned Go modules into the user's cache.
+# Debian's slapd and ldap-utils; for the packaging checks lua5.1, promtool and helm (built from
+# its Go module); then kube-apiserver, etcd and kubectl from their pinned Go modules. Binaries
+# are cached under the user's cache directory, keyed by version.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -20,4 +21,5 @@ fi
 if [ -n "${missing[*]}" ] && command -v systemctl >/dev/null; then systemctl stop slapd >/dev/null 2>&1 || true; fi
 pkill -x slapd -u root -f '/usr/sbin/slapd -h ldap:/// ldapi:///' >/dev/null 2>&1 || true
 
+bash "$here/setup-packaging.sh"
 bash "$here/../test/controlplane/build.sh" >/dev/null

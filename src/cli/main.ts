@@ -10,6 +10,9 @@ const USAGE = `Usage: roster <command> [flags]
 Commands:
   operator   Run the operator (what the Deployment runs).
   dev        Bring up a local control plane and slapd, sample objects, and the operator.
+  import     Turn an HR export (CSV, JSON lines) into Employees: files in a directory or applied.
+  report     Access review from the cluster, with exceptions (leavers with access, orphans, drift).
+  plan       What Roster would change if a directory of manifests were merged (no writes).
 
 Run 'roster <command> --help' for the flags of a command.
 `;
@@ -108,6 +111,18 @@ export async function main(argv: string[]): Promise<number> {
     case "dev": {
       const { devCommand } = await import("./dev.ts");
       return devCommand(rest);
+    }
+    case "import": {
+      const { importCommand } = await import("./import.ts");
+      return importCommand(rest);
+    }
+    case "plan": {
+      const { planCommand } = await import("./plan.ts");
+      return planCommand(rest);
+    }
+    case "report": {
+      const { reportCommand } = await import("./report.ts");
+      return reportCommand(rest);
     }
     case undefined:
     case "help":

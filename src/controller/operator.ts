@@ -320,19 +320,27 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
       const connector = connectors.get(namespace, name);
       if (!connector) return;
       let checkError: string | undefined;
+      let capabilities: Record<string, unknown> | undefined;
       if (!connector.spec.paused && !isPaused(connector)) {
         try {
-          await (await pool.get(connector)).client.check();
+          const target = await pool.get(connector);
+          await target.client.check();
+          capabilities = await target.discover?.();
         } catch (error) {
           checkError = error instanceof Error ? error.message : String(error);
         }
       }
-      await writeStatus(
-        custom,
-        "connectors",
-        connector,
-        connectorStatus(connector, people, checkError, heldIn(connector), scans.get(keyOf(connector)), now),
-      );
+      await writeStatus(custom, "connectors", connector, {
+        ...connectorStatus(
+          connector,
+          people,
+          checkError,
+          heldIn(connector),
+          scans.get(keyOf(connector)),
+          now,
+        ),
+        ...(capabilities ? { capabilities } : {}),
+      });
       return { requeueAfter: options.connectorCheckMs };
     }
   };

@@ -3,7 +3,8 @@
 import type { Connector, EmployeeSpecT, SecretKeyRef } from "../api/types.ts";
 import type { ConnectorLogger, TargetConnector } from "../connectors/types.ts";
 import { createLdapConnector } from "../connectors/ldap/connector.ts";
-import { ldapAttributes, managedAttributeNames } from "../connectors/ldap/attributes.ts";
+import { createScimConnector } from "../connectors/scim/connector.ts";
+import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
 import { connectorRequestDuration, connectorRequests } from "../observe/metrics.ts";
 
 const UNMEASURED = new Set(["groupKey", "close"]);
@@ -37,6 +38,8 @@ export type Target = {
   client: TargetConnector;
   desiredAttributes(employee: EmployeeSpecT): Record<string, string[]>;
   managedAttributes: string[];
+  /** SCIM discovery (ServiceProviderConfig, ResourceTypes), shown in Connector status. */
+  discover?: () => Promise<Record<string, unknown>>;
 };
 
 export type SecretReader = (
@@ -62,32 +65,32 @@ export class TargetPool {
   async get(connector: Connector): Promise<Target> {
     const namespace = connector.metadata.namespace ?? "default";
     const key = `${namespace}/${connector.metadata.name}`;
-    const spec = connector.spec;
-    if (spec.ldap) {
-      const ldap = spec.ldap;
-      const password = await this.readSecret(namespace, ldap.bindPasswordSecretRef);
-      const ca = ldap.caSecretRef ? await this.readSecret(namespace, ldap.caSecretRef) : undefined;
-      const fingerprint = JSON.stringify([
-        connector.metadata.uid,
-        connector.metadata.generation,
-        password.version,
-        ca?.version,
-      ]);
-      const cached = this.entries.get(key);
-      if (cached && cached.fingerprint === fingerprint) return cached.target;
-      if (cached) void cached.target.client.close().catch(() => {});
-      const target: Target = {
-        client: instrument(
-          createLdapConnector(ldap, password.value, { ...(ca ? { ca: ca.value } : {}), logger: this.logger }),
-          key,
-        ),
-        desiredAttributes: (employee) => ldapAttributes(employee, ldap),
-        managedAttributes: managedAttributeNames(ldap),
-      };
-      this.entries.set(key, { fingerprint, target });
-      return target;
-    }
-    throw new ConfigurationError("this Connector kind is not supported yet (only spec.ldap)");
+    const { ldap, scim } = connector.spec;
+    const credentialRef = ldap?.bindPasswordSecretRef ?? scim?.tokenSecretRef;
+    if (!credentialRef) throw new ConfigurationError("the Connector sets neither spec.ldap nor spec.scim");
+    const caRef = ldap?.caSecretRef ?? scim?.caSecretRef;
+    const credential = await this.readSecret(namespace, credentialRef);
+    const ca = caRef ? await this.readSecret(namespace, caRef) : undefined;
+    const fingerprint = JSON.stringify([
+      connector.metadata.uid,
+      connector.metadata.generation,
+      credential.version,
+      ca?.version,
+    ]);
+    const cached = this.entries.get(key);
+    if (cached && cached.fingerprint === fingerprint) return cached.target;
+    if (cached) void cached.target.client.close().catch(() => {});
+    const options = { ...(ca ? { ca: ca.value } : {}), logger: this.logger };
+    const scimClient = scim ? createScimConnector(scim, credential.value, options) : undefined;
+    const client = ldap ? createLdapConnector(ldap, credential.value, options) : scimClient!;
+    const target: Target = {
+      client: instrument(client, key),
+      desiredAttributes: (employee) => desiredAttributes(connector, employee),
+      managedAttributes: managedAttributes(connector),
+      ...(scimClient ? { discover: () => scimClient.discover() } : {}),
+    };
+    this.entries.set(key, { fingerprint, target });
+    return target;
   }
 
   /** Drops the client of a Connector that was deleted or changed. */

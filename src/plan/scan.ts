@@ -91,7 +91,9 @@ export function compareScan(input: ScanInput): ScanResult {
         details.push(`attributes changed: ${Object.keys(op.changes).sort().join(", ")}`);
       } else if (op.op === "enable" || op.op === "disable") {
         kinds.add("enabled");
-        details.push(op.op === "enable" ? "account disabled outside Roster" : "account re-enabled outside Roster");
+        details.push(
+          op.op === "enable" ? "account disabled outside Roster" : "account re-enabled outside Roster",
+        );
       } else if (op.op === "group_add" || op.op === "group_remove") {
         kinds.add("membership");
         details.push(op.op === "group_add" ? `removed from ${op.group}` : `added to ${op.group}`);

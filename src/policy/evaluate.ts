@@ -183,7 +183,8 @@ export function managedGroups(
     for (const grant of policy.spec.grants)
       if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
   for (const rule of rules)
-    if (rule.spec.connectors.includes(connector) && rule.spec.membership !== "Additive") groups.add(rule.spec.group);
+    if (rule.spec.connectors.includes(connector) && rule.spec.membership !== "Additive")
+      groups.add(rule.spec.group);
   for (const employee of employees)
     for (const grant of employee.spec.grants ?? [])
       if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);

@@ -33,6 +33,7 @@ import {
   applyChanges,
   buildResource,
   CORE_GROUP_SCHEMA,
+  CORE_USER_SCHEMA,
   EMPLOYEE_ID_ATTRIBUTE,
   field,
   keyOf,
@@ -44,7 +45,7 @@ import {
   USERNAME_ATTRIBUTE,
   type PatchOperation,
 } from "./attributes.ts";
-import { createScimClient, isHttpError, ScimHttpError, type ScimClient } from "./client.ts";
+import { createScimClient, isHttpError, type ScimClient } from "./client.ts";
 import {
   readListResponse,
   readResourceTypes,
@@ -412,7 +413,8 @@ export function createScimConnector(
     async updateAttributes(ref, changes) {
       for (const path of Object.keys(changes)) {
         const p = parseScimPath(path);
-        if (!p.schema && NOT_UPDATABLE.has(p.attribute.toLowerCase())) {
+        const core = !p.schema || p.schema.toLowerCase() === CORE_USER_SCHEMA.toLowerCase();
+        if (core && NOT_UPDATABLE.has(p.attribute.toLowerCase())) {
           throw new Error(`updateAttributes: ${path} is managed by the connector and cannot be changed`);
         }
       }
@@ -466,7 +468,7 @@ export function createScimConnector(
         users = await listAll(usersPath, { filter: `${EMPLOYEE_ID_ATTRIBUTE} pr` }, pageSize);
       } catch (err) {
         // Services without the "pr" operator: list everything and keep those with an externalId.
-        if (!(err instanceof ScimHttpError && err.status === 400)) throw err;
+        if (!isHttpError(err, 400)) throw err;
         users = await listAll(usersPath, {}, pageSize);
       }
       const membership = new Map<string, string[]>();

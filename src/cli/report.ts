@@ -1,0 +1,188 @@
+// `roster report`: the access review of a namespace (or all), from Employee and Connector status
+// and, with --check-targets, from the LDAP targets themselves. See HELP for flags and exit codes.
+import { parseArgs } from "node:util";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Connector, Employee } from "../api/types.ts";
+import { createLdapConnector } from "../connectors/ldap/connector.ts";
+import {
+  buildReview,
+  isLeaver,
+  parseDuration,
+  renderReviewCsv,
+  renderReviewJson,
+  renderReviewTable,
+  type TargetCheck,
+} from "../hr/review.ts";
+import {
+  CliUsageError,
+  commandName,
+  eachLimited,
+  KUBE_FLAGS,
+  KUBE_FLAGS_HELP,
+  listAll,
+  loadKube,
+  namespaceOf,
+  readSecretKey,
+  rosterPath,
+  runCli,
+  writeOut,
+} from "./kube.ts";
+
+/** Exit code when the review found exceptions. */
+export const EXIT_EXCEPTIONS = 4;
+
+const help = (cmd: string) => `Usage: ${cmd} report [flags]
+
+An access review from the live cluster: per person, each connector account (state, id) and each
+group with the source that grants it (AccessPolicy/<name>, GroupRule/<name>, Grant), from
+Employee status.accounts and status.entitlements; then the exceptions:
+
+  LeaverWithAccess     a leaver (employmentStatus Terminated, or endDate passed) with an account
+                       that is not Disabled or Deleted: from status, and with --check-targets also
+                       from the target itself (an entry re-enabled by hand is found)
+  TargetUnreadable     --check-targets could not read a leaver's entry (not taken as clean)
+  OrphanAccount        accounts no Employee owns (Connector status.orphanAccounts)
+  Drifted              Employees with condition Drifted=True; Connector status.driftedAccounts
+  DeprovisioningHeld   Connector status.heldDeprovisions or condition DeprovisioningHeld=True
+  ExpiringGrant        with --expiring-within: grants whose until falls within that time
+
+Flags:
+${KUBE_FLAGS_HELP}
+  -A, --all-namespaces     review every namespace
+  -o, --output FORMAT      table (default), csv (one file: record=access|exception) or json
+  --check-targets          read each leaver's entry directly in every LDAP Connector of its
+                           namespace (binds with the Connector's Secret; needs network access to
+                           the directory and read access to the Secrets)
+  --expiring-within DUR    list grants expiring within DUR (e.g. 14d, 36h, 2w)
+  -h, --help               this help
+
+Exit codes:
+  0  the review is clean (no exceptions)
+  1  error (cluster unreachable, objects unreadable)
+  2  usage error
+  4  the review lists exceptions
+
+Examples:
+  ${cmd} report -n people
+  ${cmd} report -A --check-targets --expiring-within 14d
+  ${cmd} report -n people -o csv > access-review.csv
+  kubectl roster report --context prod -n people -o json
+`;
+
+export async function reportCommand(args: string[]): Promise<number> {
+  return runCli("report", () => run(args));
+}
+
+async function run(args: string[]): Promise<number> {
+  const cmd = commandName();
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      help: { type: "boolean", short: "h" },
+      ...KUBE_FLAGS,
+      "all-namespaces": { type: "boolean", short: "A", default: false },
+      output: { type: "string", short: "o", default: "table" },
+      "check-targets": { type: "boolean", default: false },
+      "expiring-within": { type: "string" },
+    },
+  });
+  if (values.help) {
+    await writeOut(help(cmd));
+    return 0;
+  }
+  if (positionals.length > 0)
+    throw new CliUsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const output = values.output;
+  if (output !== "table" && output !== "csv" && output !== "json")
+    throw new CliUsageError(`--output ${output}: expected table, csv or json`);
+  if (values["all-namespaces"] && values.namespace)
+    throw new CliUsageError("give --namespace or --all-namespaces, not both");
+  let expiringWithinMs: number | undefined;
+  if (values["expiring-within"] !== undefined) {
+    expiringWithinMs = parseDuration(values["expiring-within"]);
+    if (expiringWithinMs === undefined)
+      throw new CliUsageError(
+        `--expiring-within ${values["expiring-within"]}: expected a duration like 14d or 36h`,
+      );
+  }
+
+  const kc = loadKube(values);
+  const all = values["all-namespaces"];
+  const namespace = all ? undefined : namespaceOf(kc, values.namespace);
+  const [employees, connectors] = await Promise.all([
+    listAll<Employee>(kc, rosterPath("employees", namespace)),
+    listAll<Connector>(kc, rosterPath("connectors", namespace)),
+  ]);
+  const now = new Date();
+  const notes: string[] = [];
+  const targetChecks = values["check-targets"]
+    ? await checkTargets(kc, employees, connectors, now, notes)
+    : [];
+  const review = buildReview({
+    employees,
+    connectors,
+    now,
+    scope: all ? "all namespaces" : `namespace ${namespace}`,
+    ...(expiringWithinMs !== undefined ? { expiringWithinMs } : {}),
+    targetChecks,
+    notes,
+  });
+  if (output === "json") await writeOut(renderReviewJson(review));
+  else if (output === "csv") await writeOut(renderReviewCsv(review));
+  else await writeOut(renderReviewTable(review, { allNamespaces: all }));
+  return review.exceptions.length > 0 ? EXIT_EXCEPTIONS : 0;
+}
+
+/** Reads every leaver's entry in each LDAP Connector of the leaver's namespace. */
+async function checkTargets(
+  kc: KubeConfig,
+  employees: Employee[],
+  connectors: Connector[],
+  now: Date,
+  notes: string[],
+): Promise<TargetCheck[]> {
+  const checks: TargetCheck[] = [];
+  const leavers = employees.filter((e) => isLeaver(e, now));
+  for (const connector of connectors) {
+    const namespace = connector.metadata.namespace ?? "default";
+    const name = connector.metadata.name;
+    const mine = leavers.filter((e) => (e.metadata.namespace ?? "default") === namespace);
+    if (mine.length === 0) continue;
+    const ldap = connector.spec.ldap;
+    if (!ldap) {
+      notes.push(`Connector ${namespace}/${name} is not LDAP: its leavers were checked from status only`);
+      continue;
+    }
+    const check = (e: Employee) => ({ namespace, employee: e.metadata.name, connector: name });
+    let client: ReturnType<typeof createLdapConnector>;
+    try {
+      const password = await readSecretKey(kc, namespace, ldap.bindPasswordSecretRef);
+      const ca = ldap.caSecretRef ? await readSecretKey(kc, namespace, ldap.caSecretRef) : undefined;
+      client = createLdapConnector(ldap, password, {
+        ...(ca ? { ca } : {}),
+        timeoutMs: 15_000,
+        connectTimeoutMs: 5_000,
+      });
+    } catch (error) {
+      for (const e of mine) checks.push({ ...check(e), error: (error as Error).message });
+      continue;
+    }
+    try {
+      await eachLimited(mine, 4, async (e) => {
+        try {
+          const found = await client.findAccount(String(e.spec.employeeId), String(e.spec.username));
+          checks.push({
+            ...check(e),
+            ...(found ? { account: { id: found.id, enabled: found.enabled } } : {}),
+          });
+        } catch (error) {
+          checks.push({ ...check(e), error: (error as Error).message });
+        }
+      });
+    } finally {
+      await client.close().catch(() => {});
+    }
+  }
+  return checks;
+}

@@ -1,0 +1,485 @@
+// The SCIM connector against the scimmy-based test server (test/harness/scim.ts).
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { EmployeeSpecT, ScimSpecT } from "../../src/api/types.ts";
+import { ENTERPRISE_USER_SCHEMA, scimAttributes } from "../../src/connectors/scim/attributes.ts";
+import { ScimHttpError, ScimUnavailableError } from "../../src/connectors/scim/client.ts";
+import {
+  createScimConnector,
+  type ScimConnector,
+  type ScimConnectorOptions,
+} from "../../src/connectors/scim/connector.ts";
+import {
+  AccountNotFoundError,
+  NotOwnedError,
+  type ConnectorLogger,
+  type DesiredAccount,
+} from "../../src/connectors/types.ts";
+import { attributeChanges } from "../../src/plan/plan.ts";
+import { startScimServer, type ScimServer } from "../harness/scim.ts";
+
+const E = ENTERPRISE_USER_SCHEMA;
+const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
+
+let server: ScimServer;
+let spec: ScimSpecT;
+let conn: ScimConnector;
+const logged: string[] = [];
+const logger: ConnectorLogger = {
+  debug: (obj, msg) => logged.push(JSON.stringify({ obj, msg })),
+  info: (obj, msg) => logged.push(JSON.stringify({ obj, msg })),
+  warn: (obj, msg) => logged.push(JSON.stringify({ obj, msg })),
+};
+const opened: ScimConnector[] = [];
+
+function connector(extra: Partial<ScimSpecT> = {}, opts: ScimConnectorOptions = {}): ScimConnector {
+  const c = createScimConnector({ ...spec, ...extra }, server.token, { logger, retry: FAST_RETRY, ...opts });
+  opened.push(c);
+  return c;
+}
+
+function employee(n: string, extra: Partial<EmployeeSpecT> = {}): EmployeeSpecT {
+  return {
+    employeeId: `E-${n}`,
+    username: `user${n}`,
+    givenName: `Given${n}`,
+    familyName: `Family${n}`,
+    email: `user${n}@example.com`,
+    department: "Engineering",
+    title: "Engineer",
+    costCenter: "CC-1",
+    manager: "boss",
+    attributes: { nick: `nick${n}` },
+    ...extra,
+  };
+}
+
+function desired(emp: EmployeeSpecT, groups: string[] = [], enabled = true): DesiredAccount {
+  return {
+    employeeId: emp.employeeId,
+    username: emp.username,
+    attributes: scimAttributes(emp, spec),
+    enabled,
+    groups,
+  };
+}
+
+const stored = (id: string) => server.storage.users.get(id)!;
+const members = (group: string) =>
+  (
+    ([...server.storage.groups.values()].find((g) => g.displayName === group)?.members ?? []) as {
+      value: string;
+    }[]
+  ).map((m) => m.value);
+const since = (mark: number) => server.requests.slice(mark);
+
+beforeAll(async () => {
+  server = await startScimServer({ token: "t0ken-that-must-not-leak" });
+  spec = {
+    baseURL: server.baseURL,
+    tokenSecretRef: { name: "scim", key: "token" },
+    requestsPerSecond: 1000,
+    attributes: { nickName: "{{attributes.nick}}", 'addresses[type eq "work"].locality': "{{location}}" },
+  };
+});
+
+beforeEach(() => {
+  server.faults.clear();
+  server.onRequest = undefined;
+  server.storage.users.clear();
+  server.storage.groups.clear();
+  conn = connector();
+});
+
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  await server?.stop();
+  expect(logged.join("\n")).not.toContain("t0ken-that-must-not-leak");
+});
+
+describe("SCIM connector", () => {
+  it("discovers capabilities and checks the token", async () => {
+    const caps = await conn.discover();
+    expect(caps).toMatchObject({ discovered: true, patch: true, filter: true, maxResults: 200, etag: false });
+    expect(caps.authenticationSchemes).toEqual(["oauthbearertoken"]);
+    expect(caps.resourceTypes.find((t) => t.name === "User")).toMatchObject({
+      endpoint: "/Users",
+      schemaExtensions: [E],
+    });
+    await conn.check();
+
+    const bad = createScimConnector(spec, "wrong", { retry: FAST_RETRY });
+    opened.push(bad);
+    const mark = server.requests.length;
+    const err = await bad.check().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ScimHttpError);
+    expect((err as ScimHttpError).status).toBe(401);
+    expect(since(mark)).toHaveLength(1); // not retried
+  });
+
+  it("creates an account with its attributes, groups and state, and finds it by externalId", async () => {
+    const emp = employee("1", { location: "London" });
+    const want = desired(emp, ["staff", "eng"]);
+    const created = await conn.createAccount(want, "Initial-Pa55");
+    expect(created).toMatchObject({
+      employeeId: "E-1",
+      username: "user1",
+      enabled: true,
+      groups: ["eng", "staff"],
+    });
+    expect(attributeChanges(want.attributes, created.attributes, conn.managedAttributes)).toEqual({});
+
+    const user = stored(created.id);
+    expect(user).toMatchObject({
+      userName: "user1",
+      externalId: "E-1",
+      name: { givenName: "Given1", familyName: "Family1" },
+      displayName: "Given1 Family1",
+      emails: [{ value: "user1@example.com", type: "work", primary: true }],
+      title: "Engineer",
+      active: true,
+      nickName: "nick1",
+      addresses: [{ type: "work", locality: "London" }],
+      [E]: {
+        employeeNumber: "E-1",
+        department: "Engineering",
+        costCenter: "CC-1",
+        manager: { value: "boss" },
+      },
+    });
+    expect(user.schemas).toEqual(expect.arrayContaining([E]));
+    expect(members("staff")).toEqual([created.id]);
+
+    const found = await conn.findAccount("E-1", "user1");
+    expect(found).toEqual(created);
+    expect(await conn.findAccount("E-2", "user2")).toBeUndefined();
+    // Creating again returns the existing account.
+    expect((await conn.createAccount(want)).id).toBe(created.id);
+    expect(server.storage.users.size).toBe(1);
+    // The password was sent but is never logged.
+    expect(logged.join("\n")).not.toContain("Initial-Pa55");
+  });
+
+  it("finds only accounts whose externalId matches exactly", async () => {
+    const a = await conn.createAccount(desired(employee("1")));
+    server.storage.users.set("hand-made", { id: "hand-made", userName: "user2", externalId: "e-2" });
+    expect(await conn.findAccount("E-2", "user2")).toBeUndefined();
+    expect(await conn.findAccount("E-1 ", "user1")).toBeUndefined();
+    expect((await conn.findAccount("E-1", "someone-else"))?.id).toBe(a.id);
+  });
+
+  it("adopts an owned account after 409, refuses one that is not owned", async () => {
+    const emp = employee("1");
+    // Another replica (or a lost answer) creates the user between the look-up and the POST.
+    server.onRequest = (r) => {
+      if (r.method === "POST" && r.path.endsWith("/Users")) {
+        server.onRequest = undefined;
+        server.storage.users.set("concurrent", {
+          id: "concurrent",
+          schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
+          userName: "user1",
+          externalId: "E-1",
+          active: true,
+        });
+      }
+    };
+    const adopted = await conn.createAccount(desired(emp, ["staff"]));
+    expect(adopted).toMatchObject({ id: "concurrent", employeeId: "E-1", groups: ["staff"] });
+    expect(server.requests.some((r) => r.method === "POST" && r.status === 409)).toBe(true);
+
+    // Same userName, another externalId: not Roster's.
+    server.storage.users.set("theirs", { id: "theirs", userName: "user2", externalId: "HR-9", active: true });
+    await expect(conn.createAccount(desired(employee("2"), ["staff"]))).rejects.toBeInstanceOf(NotOwnedError);
+    // Same userName, no externalId: not adopted either.
+    server.storage.users.set("manual", { id: "manual", userName: "user3", active: true });
+    await expect(conn.createAccount(desired(employee("3")))).rejects.toThrow(/no externalId/);
+    expect(stored("theirs")).toEqual({ id: "theirs", userName: "user2", externalId: "HR-9", active: true });
+    expect(stored("manual")).toEqual({ id: "manual", userName: "user3", active: true });
+    expect(members("staff")).toEqual(["concurrent"]);
+  });
+
+  it("refuses to write to accounts it does not own", async () => {
+    server.storage.users.set("theirs", { id: "theirs", userName: "x", externalId: "HR-9", active: true });
+    const ref = { id: "theirs", employeeId: "E-1" };
+    await expect(conn.updateAttributes(ref, { title: ["x"] })).rejects.toBeInstanceOf(NotOwnedError);
+    await expect(conn.setEnabled(ref, false)).rejects.toBeInstanceOf(NotOwnedError);
+    await expect(conn.addToGroup("staff", ref)).rejects.toBeInstanceOf(NotOwnedError);
+    await expect(conn.deleteAccount(ref)).rejects.toBeInstanceOf(NotOwnedError);
+    await expect(conn.setEnabled({ id: "gone", employeeId: "E-1" }, false)).rejects.toBeInstanceOf(
+      AccountNotFoundError,
+    );
+    expect(stored("theirs")).toEqual({ id: "theirs", userName: "x", externalId: "HR-9", active: true });
+    expect(server.storage.groups.size).toBe(0);
+  });
+
+  it("updates attributes with PATCH (strict op names), leaving other attributes alone", async () => {
+    const emp = employee("1");
+    const account = await conn.createAccount(desired(emp));
+    stored(account.id).emails = [
+      ...(stored(account.id).emails as object[]),
+      { type: "home", value: "home@example.org" },
+    ];
+    stored(account.id).preferredLanguage = "en";
+    const next = employee("1", {
+      email: "new@example.com",
+      department: "Research",
+      title: undefined,
+      manager: undefined,
+    });
+    const changes = attributeChanges(scimAttributes(next, spec), account.attributes, conn.managedAttributes);
+    expect(Object.keys(changes).sort()).toEqual(
+      ['emails[type eq "work"].value', "title", `${E}:department`, `${E}:manager.value`].sort(),
+    );
+    const mark = server.requests.length;
+    await conn.updateAttributes(account, changes);
+    const writes = since(mark).filter((r) => r.method !== "GET");
+    expect(writes.map((r) => r.method)).toEqual(["PATCH"]);
+    const ops = (writes[0]!.body as { Operations: { op: string }[] }).Operations;
+    expect(ops.every((o) => ["add", "replace", "remove"].includes(o.op))).toBe(true);
+
+    const user = stored(account.id);
+    expect(user.emails).toEqual([
+      { value: "new@example.com", type: "work", primary: true },
+      { type: "home", value: "home@example.org" },
+    ]);
+    expect(user.title).toBeUndefined();
+    expect(user.preferredLanguage).toBe("en");
+    expect(user[E]).toEqual({ employeeNumber: "E-1", department: "Research", costCenter: "CC-1" });
+    const after = await conn.findAccount("E-1", "user1");
+    expect(attributeChanges(scimAttributes(next, spec), after!.attributes, conn.managedAttributes)).toEqual(
+      {},
+    );
+
+    await expect(conn.updateAttributes(account, { externalId: ["E-2"] })).rejects.toThrow(
+      /cannot be changed/,
+    );
+    // A 4xx is thrown at once with the service's detail, without retries.
+    const before = server.requests.length;
+    const err = await conn.updateAttributes(account, { 'bogus[type eq "x"].value': ["1"] }).catch((e) => e);
+    expect(err).toBeInstanceOf(ScimHttpError);
+    expect((err as ScimHttpError).status).toBe(400);
+    expect(since(before).filter((r) => r.method === "PATCH")).toHaveLength(1);
+  });
+
+  it("uses PUT of the full resource when the service does not support PATCH", async () => {
+    // A service whose ServiceProviderConfig says patch.supported "False" (a string, as some send).
+    const noPatch: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input).endsWith("/ServiceProviderConfig")) return res;
+      const body = (await res.json()) as Record<string, unknown>;
+      return new Response(JSON.stringify({ ...body, patch: { supported: "False" } }), {
+        status: 200,
+        headers: { "Content-Type": "application/scim+json" },
+      });
+    };
+    const put = connector({}, { fetch: noPatch });
+    expect((await put.discover()).patch).toBe(false);
+    const account = await put.createAccount(desired(employee("1")));
+    stored(account.id).preferredLanguage = "en";
+    const mark = server.requests.length;
+    await put.updateAttributes(account, { title: ["Boss"], [`${E}:costCenter`]: null });
+    await put.setEnabled(account, false);
+    expect(
+      since(mark)
+        .filter((r) => r.method !== "GET")
+        .map((r) => r.method),
+    ).toEqual(["PUT", "PUT"]);
+    expect(stored(account.id)).toMatchObject({ title: "Boss", active: false, preferredLanguage: "en" });
+    expect((stored(account.id)[E] as Record<string, unknown>).costCenter).toBeUndefined();
+    // A new group is created with its first member; after that, membership is never replaced
+    // wholesale, so without PATCH it cannot be changed.
+    await put.addToGroup("staff", account);
+    expect(members("staff")).toEqual([account.id]);
+    const other = await put.createAccount(desired(employee("2")));
+    await expect(put.addToGroup("staff", other)).rejects.toThrow(/PATCH/);
+    expect(server.requests.some((r) => r.method === "PUT" && r.path.includes("/Groups"))).toBe(false);
+  });
+
+  it("disables and enables", async () => {
+    const account = await conn.createAccount(desired(employee("1")));
+    await conn.setEnabled(account, false);
+    expect(stored(account.id).active).toBe(false);
+    expect((await conn.findAccount("E-1", "user1"))!.enabled).toBe(false);
+    const mark = server.requests.length;
+    await conn.setEnabled(account, false); // no change, no write
+    expect(since(mark).every((r) => r.method === "GET")).toBe(true);
+    await conn.setEnabled(account, true);
+    expect(stored(account.id).active).toBe(true);
+    // Created disabled.
+    const off = await conn.createAccount(desired(employee("2"), [], false));
+    expect(off.enabled).toBe(false);
+  });
+
+  it("changes group membership with PATCH deltas, leaving other members alone", async () => {
+    const a = await conn.createAccount(desired(employee("1")));
+    const b = await conn.createAccount(desired(employee("2")));
+    await conn.addToGroup("staff", a);
+    await conn.addToGroup("staff", b);
+    await conn.addToGroup("staff", a); // twice is fine
+    const group = [...server.storage.groups.values()].find((g) => g.displayName === "staff")!;
+    group.members = [...(group.members as object[]), { value: "added-by-hand" }];
+    expect(members("staff")).toEqual([a.id, b.id, "added-by-hand"]);
+
+    const mark = server.requests.length;
+    await conn.removeFromGroup("staff", a);
+    await conn.removeFromGroup("staff", a); // not a member any more: fine
+    await conn.removeFromGroup("nonexistent", a);
+    expect(members("staff")).toEqual([b.id, "added-by-hand"]);
+    const groupWrites = since(mark).filter((r) => r.path.includes("/Groups") && r.method !== "GET");
+    expect(groupWrites.map((r) => r.method)).toEqual(["PATCH", "PATCH"]);
+    expect(groupWrites[0]!.body).toEqual({
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+      Operations: [{ op: "remove", path: `members[value eq "${a.id}"]` }],
+    });
+    expect(server.requests.some((r) => r.method === "PUT" && r.path.includes("/Groups"))).toBe(false);
+    expect((await conn.findAccount("E-1", "user1"))!.groups).toEqual([]);
+    expect((await conn.findAccount("E-2", "user2"))!.groups).toEqual(["staff"]);
+    // Group names compare exactly.
+    expect(conn.groupKey("Staff")).not.toBe(conn.groupKey("staff"));
+  });
+
+  it("deletes accounts (and their memberships); a missing account is not an error", async () => {
+    const a = await conn.createAccount(desired(employee("1"), ["staff"]));
+    const b = await conn.createAccount(desired(employee("2"), ["staff"]));
+    await conn.deleteAccount(a);
+    expect(server.storage.users.has(a.id)).toBe(false);
+    expect(members("staff")).toEqual([b.id]);
+    await conn.deleteAccount(a);
+    expect(await conn.findAccount("E-1", "user1")).toBeUndefined();
+  });
+
+  it("lists every owned account over several pages", async () => {
+    for (let i = 1; i <= 8; i++) {
+      server.storage.users.set(`u${i}`, {
+        id: `u${i}`,
+        userName: `user${i}`,
+        externalId: `E-${i}`,
+        active: i % 2 === 0,
+      });
+    }
+    server.storage.users.set("nobody", { id: "nobody", userName: "admin", active: true });
+    server.storage.groups.set("g", {
+      id: "g",
+      displayName: "staff",
+      members: [{ value: "u2" }, { value: "u5" }],
+    });
+    const mark = server.requests.length;
+    const accounts = await conn.listAccounts(3);
+    expect(accounts.map((a) => a.employeeId).sort()).toEqual(
+      ["E-1", "E-2", "E-3", "E-4", "E-5", "E-6", "E-7", "E-8"].sort(),
+    );
+    expect(accounts.find((a) => a.id === "u5")).toMatchObject({ groups: ["staff"], enabled: false });
+    expect(accounts.find((a) => a.id === "u2")).toMatchObject({ groups: ["staff"], enabled: true });
+    const pages = since(mark).filter((r) => r.method === "GET" && /\/Users\?/.test(r.path));
+    expect(pages.map((r) => new URL(r.path, "http://x").searchParams.get("startIndex"))).toEqual([
+      "1",
+      "4",
+      "7",
+    ]);
+
+    // A service that silently returns smaller pages than asked for.
+    const small = await startScimServer({ token: server.token, maxPageSize: 2 });
+    try {
+      for (const [id, u] of server.storage.users) small.storage.users.set(id, structuredClone(u));
+      const c = connector({ baseURL: small.baseURL });
+      expect(await c.listAccounts(5)).toHaveLength(8);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  describe("faults", () => {
+    it("honours 429 with Retry-After", async () => {
+      await conn.discover();
+      server.faults.throttleNext(1, 1);
+      const mark = server.requests.length;
+      expect(await conn.findAccount("E-1", "user1")).toBeUndefined();
+      const [throttled, retried] = since(mark);
+      expect(throttled!.status).toBe(429);
+      expect(retried!.path).toBe(throttled!.path);
+      expect(retried!.at - throttled!.at).toBeGreaterThanOrEqual(990);
+    });
+
+    it("does not wait for a Retry-After that is too long", async () => {
+      await conn.discover();
+      server.faults.throttleNext(1, 3600);
+      const err = await conn.findAccount("E-1", "user1").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ScimUnavailableError);
+      expect((err as ScimUnavailableError).retryAfterMs).toBe(3_600_000);
+    });
+
+    it("retries 500s and 503s, then succeeds", async () => {
+      await conn.createAccount(desired(employee("1")));
+      server.faults.failNext(2, 500);
+      server.faults.failNext(1, 503);
+      const mark = server.requests.length;
+      expect((await conn.findAccount("E-1", "user1"))?.username).toBe("user1");
+      expect(
+        since(mark)
+          .slice(0, 4)
+          .map((r) => r.status),
+      ).toEqual([500, 500, 503, 200]);
+    });
+
+    it("gives up after a bounded number of tries with a clear error", async () => {
+      await conn.discover();
+      server.faults.failNext(20, 503);
+      const mark = server.requests.length;
+      const err = await conn.findAccount("E-1", "user1").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ScimUnavailableError);
+      expect((err as Error).message).toMatch(/503.*gave up after 5 tries/);
+      expect(since(mark)).toHaveLength(5);
+    });
+
+    it("retries a dropped connection", async () => {
+      await conn.discover();
+      server.faults.dropNext(1);
+      const created = await conn.createAccount(desired(employee("1")));
+      expect(created.username).toBe("user1");
+      expect(server.requests.some((r) => r.status === 0)).toBe(true);
+    });
+
+    it("adopts its own account when the answer to a POST was lost", async () => {
+      await conn.discover();
+      server.onRequest = (r) => {
+        if (r.method !== "POST") return;
+        server.onRequest = undefined;
+        // The service creates the user, but the connection drops before the answer arrives.
+        server.storage.users.set("created", {
+          id: "created",
+          userName: "user1",
+          externalId: "E-1",
+          active: true,
+        });
+        server.faults.dropNext(1);
+      };
+      const mark = server.requests.length;
+      const account = await conn.createAccount(desired(employee("1")));
+      expect(account).toMatchObject({ id: "created", employeeId: "E-1" });
+      expect(
+        since(mark)
+          .filter((r) => r.method === "POST")
+          .map((r) => r.status),
+      ).toEqual([0, 409]);
+      expect(server.storage.users.size).toBe(1);
+    });
+
+    it("never sends more than requestsPerSecond requests in any second", async () => {
+      const rps = 20;
+      const paced = connector({ requestsPerSecond: rps });
+      const mark = server.requests.length;
+      const started = Date.now();
+      await Promise.all(Array.from({ length: 10 }, (_, i) => paced.findAccount(`E-${i}`, `user${i}`)));
+      const log = since(mark).map((r) => r.at);
+      expect(log.length).toBeGreaterThanOrEqual(2 * 10);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(((log.length - 1) * 1000) / rps - 50);
+      // Arrival times jitter by a few ms: measure windows slightly shorter than a second.
+      for (let i = 0; i < log.length; i++) {
+        const inWindow = log.filter((t) => t >= log[i]! && t < log[i]! + 1000 - 25).length;
+        expect(inWindow).toBeLessThanOrEqual(rps);
+      }
+    });
+  });
+});
