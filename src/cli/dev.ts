@@ -12,8 +12,9 @@ import { runOperator } from "../controller/operator.ts";
 
 const HELP = `Usage: roster dev [flags]
 
-Starts etcd, kube-apiserver and OpenLDAP slapd on 127.0.0.1 (built and cached on first use),
-creates sample objects in the "default" namespace and runs the operator. Ctrl-C stops it all.
+Starts etcd, kube-apiserver, OpenLDAP slapd and a SCIM 2.0 server on 127.0.0.1 (the control
+plane is built and cached on first use), creates sample objects in the "default" namespace and
+runs the operator. Ctrl-C stops it all.
 
 Flags:
   --dir PATH           where to write kubeconfig and ldap.env (default .roster/dev)
@@ -34,7 +35,7 @@ const PLURALS: Record<string, string> = {
 
 type LdapDetails = { url: string; adminDN: string; usersDN: string; groupsDN: string };
 
-function samples(ldap: LdapDetails) {
+function samples(ldap: LdapDetails, scimBaseURL: string) {
   const soon = new Date(Date.now() + 60_000).toISOString().replace(/\.\d{3}Z$/, "Z");
   const employee = (name: string, spec: Record<string, unknown>) => ({
     apiVersion: API_VERSION,
@@ -61,6 +62,12 @@ function samples(ldap: LdapDetails) {
     },
     {
       apiVersion: API_VERSION,
+      kind: "Connector",
+      metadata: { name: "wiki" },
+      spec: { scim: { baseURL: scimBaseURL, tokenSecretRef: { name: "wiki-token", key: "token" } } },
+    },
+    {
+      apiVersion: API_VERSION,
       kind: "AccessPolicy",
       metadata: { name: "everyone" },
       spec: { grants: [{ connector: "corp-ldap", groups: ["staff"] }] },
@@ -71,7 +78,10 @@ function samples(ldap: LdapDetails) {
       metadata: { name: "engineering" },
       spec: {
         match: [{ key: "department", operator: "In", values: ["Engineering"] }],
-        grants: [{ connector: "corp-ldap", groups: ["engineering", "vpn-users"] }],
+        grants: [
+          { connector: "corp-ldap", groups: ["engineering", "vpn-users"] },
+          { connector: "wiki", groups: ["engineers"] },
+        ],
       },
     },
     employee("ada", {
@@ -137,20 +147,23 @@ export async function devCommand(args: string[]): Promise<number> {
   type Harness = {
     startControlPlane(o: { log: (line: string) => void }): Promise<Stoppable & { kubeconfigPath: string }>;
     startSlapd(): Promise<Stoppable & LdapDetails & { adminPassword: string; baseDN: string }>;
+    startScimServer(): Promise<Stoppable & { baseURL: string; token: string }>;
   };
   const { startControlPlane } = (await import(join(harness, "controlplane.ts"))) as Harness;
   const { startSlapd } = (await import(join(harness, "slapd.ts"))) as Harness;
+  const { startScimServer } = (await import(join(harness, "scim.ts"))) as Harness;
 
   const out = resolve(values.dir!);
   mkdirSync(out, { recursive: true });
   console.log(
     "roster dev: starting the control plane and slapd (the first run builds kube-apiserver and etcd)...",
   );
-  const [controlPlane, slapd] = await Promise.all([
+  const [controlPlane, slapd, scim] = await Promise.all([
     startControlPlane({ log: (line) => console.log(`  ${line}`) }),
     startSlapd(),
+    startScimServer(),
   ]);
-  const shutdownHarness = () => Promise.allSettled([controlPlane.stop(), slapd.stop()]);
+  const shutdownHarness = () => Promise.allSettled([controlPlane.stop(), slapd.stop(), scim.stop()]);
   try {
     copyFileSync(controlPlane.kubeconfigPath, join(out, "kubeconfig"));
     writeFileSync(
@@ -166,6 +179,9 @@ export async function devCommand(args: string[]): Promise<number> {
       ].join("\n"),
       { mode: 0o600 },
     );
+    writeFileSync(join(out, "scim.env"), `SCIM_BASE_URL=${scim.baseURL}\nSCIM_TOKEN=${scim.token}\n`, {
+      mode: 0o600,
+    });
     const kc = new KubeConfig();
     kc.loadFromFile(join(out, "kubeconfig"));
     if (!values["no-samples"]) {
@@ -179,7 +195,11 @@ export async function devCommand(args: string[]): Promise<number> {
           stringData: { password: slapd.adminPassword },
         },
       });
-      for (const object of samples(slapd)) {
+      await core.createNamespacedSecret({
+        namespace: "default",
+        body: { metadata: { name: "wiki-token" }, type: "Opaque", stringData: { token: scim.token } },
+      });
+      for (const object of samples(slapd, scim.baseURL)) {
         await custom.createNamespacedCustomObject({
           group: GROUP,
           version: VERSION,
@@ -194,6 +214,7 @@ roster dev is up.
   kubectl --kubeconfig ${join(values.dir!, "kubeconfig")} get roster
   kubectl --kubeconfig ${join(values.dir!, "kubeconfig")} get emp -w
   LDAP: ${slapd.url}, bind DN and password in ${join(values.dir!, "ldap.env")}
+  SCIM: ${scim.baseURL}, bearer token in ${join(values.dir!, "scim.env")}
 Ctrl-C stops the operator, the control plane and slapd.
 `);
     const logger = createLogger({ level: values["log-level"] as "info", destination: prettyDestination() });

@@ -15,7 +15,6 @@ beforeAll(async () => {
   s = await scenario(info, "access");
   await s.apply("AccessPolicy", "everyone", { grants: [{ connector: s.connector, groups: ["staff"] }] });
   operator = await startOperator({
-    kubeconfigPath: info.kubeconfigPath,
     namespace: s.namespace,
     leaderElection: false,
   });
@@ -167,7 +166,6 @@ describe("change propagation", () => {
   it("editing a policy that affects 10 of 1,000 Employees writes the status of those 10 only", async () => {
     const t = await scenario(info, "propagation");
     const op = await startOperator({
-      kubeconfigPath: info.kubeconfigPath,
       namespace: t.namespace,
       leaderElection: false,
       extraArgs: ["--workers", "16"],

@@ -436,7 +436,7 @@ describe("roster import --apply", () => {
   });
 
   it("the operator converges: imported people in Research get LDAP accounts and are Active", async () => {
-    operator = await startOperator({ kubeconfigPath: info.kubeconfigPath, namespace: s.namespace });
+    operator = await startOperator({ namespace: s.namespace });
     for (const n of [1, 17, 40]) {
       const name = `u${pad(n)}`;
       const e = await s.until(name, "Active", (x) => x.status?.phase === "Active", 90_000);

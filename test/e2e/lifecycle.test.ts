@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Client } from "ldapts";
 import { attr } from "../support/ldap.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { expectReady, person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 import { waitFor } from "../harness/processes.ts";
 
@@ -27,7 +27,7 @@ beforeAll(async () => {
     match: [{ key: "department", operator: "In", values: ["Sales"] }],
     grants: [{ connector: s.connector, groups: ["sales"] }],
   });
-  operator = await startOperator({ kubeconfigPath: info.kubeconfigPath, namespace: s.namespace });
+  operator = await startOperator({ namespace: s.namespace });
 });
 
 afterAll(async () => {
@@ -264,5 +264,53 @@ describe("roster operator with LDAP", () => {
     );
     expect(describe).toMatch(/Events:/);
     expect(describe).toMatch(/AccountCreated/);
+  });
+
+  it("serves the documented metrics with real provisioning latency samples, and logs no secret", async () => {
+    const metrics = await operator.metrics();
+    for (const name of [
+      "roster_provisioning_latency_seconds_bucket",
+      "roster_managed_accounts",
+      "roster_orphan_accounts",
+      "roster_drift_accounts",
+      "roster_drift_detected_total",
+      "roster_deprovisions_held",
+      "roster_connector_requests_total",
+      "roster_connector_request_duration_seconds_bucket",
+      "controller_runtime_reconcile_total",
+      "controller_runtime_reconcile_errors_total",
+      "controller_runtime_reconcile_time_seconds_bucket",
+      "workqueue_depth",
+      "workqueue_adds_total",
+      "workqueue_queue_duration_seconds_bucket",
+      "workqueue_work_duration_seconds_bucket",
+      "workqueue_retries_total",
+      "leader_election_master_status",
+      "process_resident_memory_bytes",
+      "nodejs_heap_size_used_bytes",
+    ])
+      expect(metrics, name).toMatch(new RegExp(`^# TYPE ${name.replace(/_bucket$/, "")} `, "m"));
+    expect(
+      metricValue(metrics, "roster_provisioning_latency_seconds_count", { operation: "create" }),
+    ).toBeGreaterThan(0);
+    expect(
+      metricValue(metrics, "roster_provisioning_latency_seconds_sum", { operation: "create" }),
+    ).toBeGreaterThan(0);
+    expect(
+      metricValue(metrics, "controller_runtime_reconcile_total", {
+        controller: "employee",
+        result: "success",
+      }),
+    ).toBeGreaterThan(0);
+    expect(metricValue(metrics, "leader_election_master_status")).toBe(1);
+    // The logs of the whole run never show the bind password or a generated password.
+    const logs = operator.tail(10_000_000);
+    expect(logs.length).toBeGreaterThan(1000);
+    expect(logs).not.toContain(info.ldap.adminPassword);
+    const secret = await s.kube.core.readNamespacedSecret({
+      namespace: s.namespace,
+      name: `ada-${s.connector}-credentials`,
+    });
+    expect(logs).not.toContain(Buffer.from(secret.data!.password!, "base64").toString());
   });
 });

@@ -62,7 +62,6 @@ beforeAll(async () => {
     grants: [{ connector: s.connector, groups: ["engineering"] }],
   });
   operator = await startOperator({
-    kubeconfigPath: info.kubeconfigPath,
     namespace: s.namespace,
     leaderElection: false,
   });

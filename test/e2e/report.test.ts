@@ -48,7 +48,7 @@ beforeAll(async () => {
     "dee",
     person("R4", "dee", { grants: [{ connector: s.connector, groups: ["project-x"], until: soon }] }),
   );
-  operator = await startOperator({ kubeconfigPath: info.kubeconfigPath, namespace: s.namespace });
+  operator = await startOperator({ namespace: s.namespace });
   for (const name of ["ada", "bob", "cy", "dee"])
     await s.until(name, "Active", (e) => e.status?.phase === "Active");
   // bob and cy leave; the operator disables their entries.

@@ -29,7 +29,6 @@ describe("resilience", () => {
     cleanups.push(() => s.close());
     await s.apply("AccessPolicy", "everyone", { grants: [{ connector: s.connector, groups: ["staff"] }] });
     const operator = await withOperator({
-      kubeconfigPath: info.kubeconfigPath,
       namespace: s.namespace,
       leaderElection: false,
     });
@@ -72,7 +71,6 @@ describe("resilience", () => {
       grants: [{ connector: s.connector, groups: ["staff", "all-hands"] }],
     });
     const first = await withOperator({
-      kubeconfigPath: info.kubeconfigPath,
       namespace: s.namespace,
       leaderElection: false,
     });
@@ -99,7 +97,6 @@ describe("resilience", () => {
     expect(provisionedAtKill).toBeLessThan(count);
 
     await withOperator({
-      kubeconfigPath: info.kubeconfigPath,
       namespace: s.namespace,
       leaderElection: false,
     });
@@ -127,19 +124,16 @@ describe("resilience", () => {
     const s = await scenario(info, "two");
     cleanups.push(() => s.close());
     await s.apply("AccessPolicy", "everyone", { grants: [{ connector: s.connector, groups: ["staff"] }] });
-    const a = await withOperator({
-      kubeconfigPath: info.kubeconfigPath,
-      namespace: s.namespace,
-      leaseName: "roster",
-    });
-    const b = await withOperator({
-      kubeconfigPath: info.kubeconfigPath,
-      namespace: s.namespace,
-      leaseName: "roster",
-    });
+    const a = await withOperator({ namespace: s.namespace, leaseName: `two-${s.namespace}` });
+    const b = await withOperator({ namespace: s.namespace, leaseName: `two-${s.namespace}` });
     const leases = s.kube.kc.makeApiClient(CoordinationV1Api);
     const holder = async () =>
-      (await leases.readNamespacedLease({ name: "roster", namespace: s.namespace })).spec?.holderIdentity;
+      (
+        await leases.readNamespacedLease({
+          name: `two-${s.namespace}`,
+          namespace: info.operator.leaseNamespace,
+        })
+      ).spec?.holderIdentity;
     await waitFor(
       async () => !!(await holder()),
       20_000,

@@ -23,7 +23,6 @@ async function setUp(
   cleanups.push(() => s.close());
   await s.apply("AccessPolicy", "everyone", { grants: [{ connector: s.connector, groups: ["staff"] }] });
   const operator = await startOperator({
-    kubeconfigPath: info.kubeconfigPath,
     namespace: s.namespace,
     leaderElection: false,
   });

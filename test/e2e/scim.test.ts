@@ -70,7 +70,6 @@ beforeAll(async () => {
     connectors: [s.connector, "wiki"],
   });
   operator = await startOperator({
-    kubeconfigPath: info.kubeconfigPath,
     namespace: s.namespace,
     leaderElection: false,
   });

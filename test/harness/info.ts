@@ -4,6 +4,8 @@ export type HarnessInfo = {
   server: string;
   kubeconfigPath: string;
   binDir: string;
+  /** How e2e tests run the operator: as the chart's ServiceAccount, under the chart's RBAC. */
+  operator: { kubeconfigPath: string; leaseNamespace: string };
   ldap: {
     url: string;
     baseDN: string;

@@ -2,6 +2,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inject } from "vitest";
 import { freePort, registerDirectory, startProcess, waitFor, type Managed } from "../harness/processes.ts";
 
 const bin = join(import.meta.dirname, "../../bin/roster.js");
@@ -14,13 +15,21 @@ export type OperatorProcess = Managed & {
   metrics(): Promise<string>;
 };
 
+/**
+ * Starts `roster operator` for one namespace. Without `kubeconfigPath` it runs as the chart's
+ * ServiceAccount under the chart's RBAC, with its Lease in the operator's namespace.
+ */
 export async function startOperator(options: {
-  kubeconfigPath: string;
+  kubeconfigPath?: string;
   namespace: string;
   leaderElection?: boolean;
   leaseName?: string;
+  leaseNamespace?: string;
   extraArgs?: string[];
 }): Promise<OperatorProcess> {
+  const asServiceAccount = options.kubeconfigPath === undefined ? inject("harness").operator : undefined;
+  const kubeconfigPath = options.kubeconfigPath ?? asServiceAccount!.kubeconfigPath;
+  const leaseNamespace = options.leaseNamespace ?? asServiceAccount?.leaseNamespace ?? options.namespace;
   const dir = mkdtempSync(join(tmpdir(), "roster-operator-"));
   registerDirectory(dir);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
@@ -28,15 +37,15 @@ export async function startOperator(options: {
     bin,
     "operator",
     "--kubeconfig",
-    options.kubeconfigPath,
+    kubeconfigPath,
     "--namespace",
     options.namespace,
     "--leader-elect",
     String(options.leaderElection ?? true),
     "--lease-namespace",
-    options.namespace,
+    leaseNamespace,
     "--lease-name",
-    options.leaseName ?? "roster-operator",
+    options.leaseName ?? `roster-${options.namespace}`,
     "--metrics-addr",
     `127.0.0.1:${metricsPort}`,
     "--health-addr",
