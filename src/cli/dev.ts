@@ -20,6 +20,8 @@ Flags:
   --dir PATH           where to write kubeconfig and ldap.env (default .roster/dev)
   --no-samples         do not create the sample Connector, policies and Employees
   --log-level LEVEL    (default info)
+  --health-addr ADDR   the operator's /healthz and /readyz (default 127.0.0.1:8081)
+  --metrics-addr ADDR  the operator's /metrics (default 127.0.0.1:8080)
 
 Then, in another terminal:
   kubectl --kubeconfig .roster/dev/kubeconfig get emp
@@ -130,6 +132,8 @@ export async function devCommand(args: string[]): Promise<number> {
       dir: { type: "string", default: ".roster/dev" },
       "no-samples": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
+      "health-addr": { type: "string", default: "127.0.0.1:8081" },
+      "metrics-addr": { type: "string", default: "127.0.0.1:8080" },
     },
   });
   if (values.help) {
@@ -225,8 +229,8 @@ Ctrl-C stops the operator, the control plane and slapd.
       leaderElection: true,
       leaseNamespace: "default",
       leaseName: "roster-operator",
-      healthAddress: "127.0.0.1:8081",
-      metricsAddress: "127.0.0.1:8080",
+      healthAddress: values["health-addr"]!,
+      metricsAddress: values["metrics-addr"]!,
       connectorCheckMs: 30_000,
     });
     const stop = () => {

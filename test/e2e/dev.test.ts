@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { Client } from "ldapts";
-import { waitFor } from "../harness/processes.ts";
+import { freePort, waitFor } from "../harness/processes.ts";
 import { kubeFrom } from "../support/kube.ts";
 
 const info = inject("harness");
@@ -24,7 +24,18 @@ function envFile(path: string): Record<string, string> {
 describe("roster dev", () => {
   it("brings up the control plane, slapd, a SCIM server and the operator; the samples converge; Ctrl-C stops everything", async () => {
     const dir = mkdtempSync(join(tmpdir(), "roster-dev-"));
-    const child = spawn(process.execPath, [bin, "dev", "--dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
+    const [health, metrics] = [await freePort(), await freePort()];
+    const args = [
+      bin,
+      "dev",
+      "--dir",
+      dir,
+      "--health-addr",
+      `127.0.0.1:${health}`,
+      "--metrics-addr",
+      `127.0.0.1:${metrics}`,
+    ];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
