@@ -33,6 +33,25 @@ export const DURATION_PATTERN = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$";
 const NAME_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
 const celTimestamp = (s: string) => `(size(${s}) == 10 ? timestamp(${s} + 'T00:00:00Z') : timestamp(${s}))`;
 
+/** Employee spec fields holding one string: what templates and HR column mappings can name. */
+export const EMPLOYEE_STRING_FIELDS = [
+  "employeeId",
+  "username",
+  "givenName",
+  "familyName",
+  "displayName",
+  "email",
+  "department",
+  "title",
+  "location",
+  "costCenter",
+  "manager",
+  "employmentType",
+  "employmentStatus",
+  "startDate",
+  "endDate",
+] as const;
+
 export const EMPLOYEE_FIELDS = [
   "department",
   "title",

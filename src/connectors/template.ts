@@ -6,24 +6,9 @@
 // Missing fields render as ""; `displayName` falls back to "givenName familyName",
 // `employmentType` to Employee and `employmentStatus` to Active (the API defaults).
 import type { EmployeeSpecT } from "../api/types.ts";
+import { EMPLOYEE_STRING_FIELDS } from "../api/schema.ts";
 
-export const TEMPLATE_FIELDS = [
-  "employeeId",
-  "username",
-  "givenName",
-  "familyName",
-  "displayName",
-  "email",
-  "department",
-  "title",
-  "location",
-  "costCenter",
-  "manager",
-  "employmentType",
-  "employmentStatus",
-  "startDate",
-  "endDate",
-] as const;
+export const TEMPLATE_FIELDS = EMPLOYEE_STRING_FIELDS;
 export type TemplateField = (typeof TEMPLATE_FIELDS)[number];
 
 const PLACEHOLDER = /\{\{\s*([^{}\s]*)\s*\}\}/g;

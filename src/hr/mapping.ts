@@ -2,25 +2,10 @@
 // `--map field=Column` flags or a YAML file (Employee field -> column), with `attributes.<name>`
 // and `labels.<key>` for free-form fields.
 import { load } from "js-yaml";
+import { EMPLOYEE_STRING_FIELDS } from "../api/schema.ts";
 
 /** Employee spec fields that take one string from one column. */
-export const SPEC_FIELDS = [
-  "employeeId",
-  "username",
-  "givenName",
-  "familyName",
-  "displayName",
-  "email",
-  "department",
-  "title",
-  "location",
-  "costCenter",
-  "manager",
-  "employmentType",
-  "employmentStatus",
-  "startDate",
-  "endDate",
-] as const;
+export const SPEC_FIELDS = EMPLOYEE_STRING_FIELDS;
 export type SpecField = (typeof SPEC_FIELDS)[number];
 
 /** Fields every Employee needs (the schema's required fields). */
