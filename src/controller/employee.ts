@@ -120,13 +120,17 @@ export async function reconcileEmployee(
     await writeIfChanged(deps, employee, {
       ...previous,
       observedGeneration: generation,
-      conditions: setCondition(previous.conditions, {
-        type: "Paused",
-        status: "True",
-        reason: "PausedByAnnotation",
-        message: 'roster.dev/paused is "true": no change is made for this Employee',
-        observedGeneration: generation,
-      }),
+      conditions: setCondition(
+        previous.conditions,
+        {
+          type: "Paused",
+          status: "True",
+          reason: "PausedByAnnotation",
+          message: 'roster.dev/paused is "true": no change is made for this Employee',
+          observedGeneration: generation,
+        },
+        deps.now(),
+      ),
     });
     return {};
   }
@@ -154,19 +158,25 @@ export async function reconcileEmployee(
   if (terminated) for (const c of deps.listConnectors(namespace)) connectorNames.add(c.metadata.name);
 
   const employees = deps.listEmployees(namespace);
-  const outcomes: AccountOutcome[] = [];
-  for (const connectorName of [...connectorNames].sort()) {
-    const before = previous.accounts?.find((a) => a.connector === connectorName);
-    outcomes.push(
-      await reconcileAccount(deps, employee, access, connectorName, before, {
-        policies,
-        rules,
-        employees,
-        now,
-        deprovisionedAt,
-      }),
-    );
-  }
+  // Targets are independent: a leaver loses access everywhere at once, not one target after another.
+  const outcomes = await Promise.all(
+    [...connectorNames].sort().map((connectorName) =>
+      reconcileAccount(
+        deps,
+        employee,
+        access,
+        connectorName,
+        previous.accounts?.find((a) => a.connector === connectorName),
+        {
+          policies,
+          rules,
+          employees,
+          now,
+          deprovisionedAt,
+        },
+      ),
+    ),
+  );
 
   const accounts = outcomes.filter((o) => !o.absent).map((o) => o.status);
   const failed = outcomes.filter((o) => !o.ok);
