@@ -93,12 +93,16 @@ function parseBody(text: string): unknown {
   }
 }
 
+export const PACING_MARGIN = 0.9;
+
 export function createScimClient(opts: ScimClientOptions): ScimClient {
   const base = opts.baseURL.replace(/\/+$/, "");
   const retry: RetryTiming = { ...DEFAULT_RETRY, ...opts.retry };
   const attempts = Math.max(1, retry.attempts);
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const bucket = new TokenBucket(opts.requestsPerSecond);
+  // Paced a little under the limit: requests that leave evenly spaced can still arrive bunched
+  // (network, event loop), and the target must never see more than requestsPerSecond.
+  const bucket = new TokenBucket(opts.requestsPerSecond * PACING_MARGIN);
   const log = opts.logger;
   let closed = false;
 
