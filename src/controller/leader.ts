@@ -71,6 +71,15 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /**
+   * True while the last successful renewal was *sent* less than renewDeadline ago. Unlike
+   * isLeader() it does not wait for a timer: a process that was frozen (SIGSTOP, a VM pause, a
+   * long GC) sees false at its first write after waking up, before any timer has run.
+   */
+  mayWrite(): boolean {
+    return this.leading && Date.now() - this.lastRenew < this.renewDeadlineMs;
+  }
+
   /** Runs the election; resolves when the elector stops (leadership lost, stop() or release()). */
   run(): Promise<void> {
     const done = new Promise<void>((resolve) => (this.finished = resolve));
@@ -120,11 +129,18 @@ export class LeaderElector {
 
   private tick(): void {
     if (this.stopped) return;
+    // The Lease was written at some point after this: count the renewal from here, not from when
+    // the answer was read (an answer that waited in the socket while the process was frozen is old).
+    const attemptAt = Date.now();
     this.inFlight = this.tryAcquireOrRenew()
       .then((outcome) => {
         if (this.stopped) return;
         if (outcome === "held") {
-          this.lastRenew = Date.now();
+          if (this.leading && Date.now() - attemptAt >= this.renewDeadlineMs) {
+            this.lose(`renewal answered after the ${this.renewDeadlineMs} ms renew deadline`);
+            return;
+          }
+          this.lastRenew = attemptAt;
           this.armDeadline();
           if (!this.leading) {
             this.setLeading(true);
@@ -153,11 +169,14 @@ export class LeaderElector {
   /** A timer rather than a check after each request: a hung renewal must not delay giving up. */
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
-    this.deadlineTimer = setTimeout(() => {
-      if (this.leading && Date.now() - this.lastRenew >= this.renewDeadlineMs) {
-        this.lose(`could not renew within ${this.renewDeadlineMs} ms`);
-      }
-    }, this.renewDeadlineMs);
+    this.deadlineTimer = setTimeout(
+      () => {
+        if (this.leading && Date.now() - this.lastRenew >= this.renewDeadlineMs) {
+          this.lose(`could not renew within ${this.renewDeadlineMs} ms`);
+        }
+      },
+      Math.max(0, this.renewDeadlineMs - (Date.now() - this.lastRenew)),
+    );
   }
 
   private lose(reason: string): void {

@@ -76,10 +76,45 @@ function specChanged(obj: RosterObject, old: RosterObject | undefined): boolean 
   );
 }
 
+/** A client whose writes (create, patch, replace, delete) pass `fence` first. */
+function fenced<T extends object>(api: T, fence: () => void): T {
+  return new Proxy(api, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== "function") return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (typeof property === "string" && /^(create|patch|replace|delete)/.test(property))
+        return (...args: unknown[]) => {
+          fence();
+          return method.apply(target, args);
+        };
+      return method.bind(target);
+    },
+  });
+}
+
+/** Whether a Connector edit can change any account: drift, safety and orphan settings cannot. */
+function accountsAffected(connector: Connector, old: Connector): boolean {
+  const relevant = (c: Connector) => {
+    const { drift: _drift, safety: _safety, orphans: _orphans, ...rest } = c.spec;
+    return JSON.stringify([rest, isPaused(c), c.metadata.annotations?.[APPROVE_ANNOTATION]]);
+  };
+  return relevant(connector) !== relevant(old);
+}
+
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { kubeconfig: kc, logger } = options;
-  const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
+  let elector: LeaderElector | undefined;
+  // Every write first checks that the Lease is still ours (synchronously, by the clock): a replica
+  // that may have lost it exits before the write leaves the process.
+  const fence = () => {
+    if (elector && !elector.mayWrite()) {
+      logger.error("lost leadership: lease not renewed within the renew deadline; exiting before a write");
+      process.exit(1);
+    }
+  };
+  const core = fenced(kc.makeApiClient(CoreV1Api), fence);
+  const custom = fenced(kc.makeApiClient(CustomObjectsApi), fence);
   const events = new EventRecorder(kc, { logger });
 
   const employees = new Informer<Employee>(kc, { path: collection("employees", options.namespace), logger });
@@ -99,27 +134,36 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   });
   const informers = [employees, policies, rules, connectors, secrets];
 
-  const pool = new TargetPool(async (namespace, ref) => {
-    const secret = secrets.get(namespace, ref.name);
-    if (!secret) throw new ConfigurationError(`Secret ${namespace}/${ref.name} not found`);
-    const data = secret.data?.[ref.key];
-    if (data === undefined)
-      throw new ConfigurationError(`Secret ${namespace}/${ref.name} has no key ${ref.key}`);
-    return {
-      value: Buffer.from(data, "base64").toString("utf8"),
-      version: secret.metadata.resourceVersion ?? "",
-    };
-  }, logger);
+  const pool = new TargetPool(
+    async (namespace, ref) => {
+      const secret = secrets.get(namespace, ref.name);
+      if (!secret) throw new ConfigurationError(`Secret ${namespace}/${ref.name} not found`);
+      const data = secret.data?.[ref.key];
+      if (data === undefined)
+        throw new ConfigurationError(`Secret ${namespace}/${ref.name} has no key ${ref.key}`);
+      return {
+        value: Buffer.from(data, "base64").toString("utf8"),
+        version: secret.metadata.resourceVersion ?? "",
+      };
+    },
+    logger,
+    fence,
+  );
 
   const brake = new DeprovisionBrake();
-  const managedIn = (connector: Connector) =>
-    employees
+  // Managed accounts for the brake's percentage: the larger of what status records and what the
+  // last full scan found, so a restart or a batch in flight does not make the limit too tight.
+  const managedIn = (connector: Connector) => {
+    const recorded = employees
       .list(connector.metadata.namespace)
       .filter((e) =>
         e.status?.accounts?.some(
           (a) => a.connector === connector.metadata.name && (a.state === "Active" || a.state === "Disabled"),
         ),
       ).length;
+    const scanned = scans.get(keyOf(connector))?.managed;
+    return Math.max(recorded, scanned ? scanned.Active + scanned.Disabled : 0);
+  };
   const heldIn = (connector: Connector) => ({
     count: brake.held(keyOf(connector)).length,
     limit: deprovisionLimit(connector.spec.safety, managedIn(connector)),
@@ -185,6 +229,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     summaryQueue.add(`Connector/${keyOf(obj)}`);
     if (type === "delete") scans.delete(keyOf(obj));
     else scanQueue.addAfter(keyOf(obj), 2000);
+    if (type === "update" && !accountsAffected(obj, old!)) return;
     for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
   });
   secrets.onChange((type, obj, old) => {
@@ -382,7 +427,6 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   let stopping: Promise<void> | undefined;
-  let elector: LeaderElector | undefined;
   let leading = false;
 
   for (const informer of informers) informer.start();

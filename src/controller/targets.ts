@@ -56,10 +56,12 @@ export class TargetPool {
   private readonly entries = new Map<string, { fingerprint: string; target: Target }>();
   private readonly readSecret: SecretReader;
   private readonly logger: ConnectorLogger;
+  private readonly fence: (() => void) | undefined;
 
-  constructor(readSecret: SecretReader, logger: ConnectorLogger) {
+  constructor(readSecret: SecretReader, logger: ConnectorLogger, fence?: () => void) {
     this.readSecret = readSecret;
     this.logger = logger;
+    this.fence = fence;
   }
 
   async get(connector: Connector): Promise<Target> {
@@ -80,7 +82,11 @@ export class TargetPool {
     const cached = this.entries.get(key);
     if (cached && cached.fingerprint === fingerprint) return cached.target;
     if (cached) void cached.target.client.close().catch(() => {});
-    const options = { ...(ca ? { ca: ca.value } : {}), logger: this.logger };
+    const options = {
+      ...(ca ? { ca: ca.value } : {}),
+      logger: this.logger,
+      ...(this.fence ? { fence: this.fence } : {}),
+    };
     const scimClient = scim ? createScimConnector(scim, credential.value, options) : undefined;
     const client = ldap ? createLdapConnector(ldap, credential.value, options) : scimClient!;
     const target: Target = {

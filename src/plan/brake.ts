@@ -19,7 +19,13 @@ export const PERCENT_FLOOR = 5;
 export function deprovisionLimit(safety: Safety | undefined, managedAccounts: number): number {
   const perHour = safety?.maxDeprovisionsPerHour ?? DEFAULT_MAX_PER_HOUR;
   const percent = safety?.maxDeprovisionPercent ?? DEFAULT_MAX_PERCENT;
-  const byPercent = percent === 0 ? 0 : Math.max(PERCENT_FLOOR, Math.ceil((percent * managedAccounts) / 100));
+  // 100 % of the managed accounts is no percentage limit at all, whatever the current count.
+  const byPercent =
+    percent === 0
+      ? 0
+      : percent >= 100
+        ? Infinity
+        : Math.max(PERCENT_FLOOR, Math.ceil((percent * managedAccounts) / 100));
   return Math.min(perHour, byPercent);
 }
 

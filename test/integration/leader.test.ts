@@ -51,6 +51,22 @@ const leaders = (cs: Candidate[]) => cs.filter((c) => c.elector.isLeader());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("LeaderElector", () => {
+  it("forbids writes the moment a frozen leader wakes past its renew deadline, before any timer runs", async () => {
+    const [c] = candidates(1);
+    try {
+      await until(() => (c!.elector.isLeader() ? true : undefined), 10_000, "leadership");
+      expect(c!.elector.mayWrite()).toBe(true);
+      // Freeze the event loop (as SIGSTOP or a long pause would) past the 2 s renew deadline.
+      const frozenUntil = Date.now() + 2300;
+      while (Date.now() < frozenUntil) {
+        // busy
+      }
+      expect(c!.elector.mayWrite()).toBe(false);
+    } finally {
+      c!.elector.stop();
+    }
+  });
+
   it("elects exactly one leader, and hands over promptly on release", async () => {
     const cs = candidates(2);
     try {

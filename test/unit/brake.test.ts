@@ -11,6 +11,7 @@ describe("deprovisionLimit", () => {
     [{ maxDeprovisionPercent: 50, maxDeprovisionsPerHour: 100 }, 100, 50],
     [{ maxDeprovisionsPerHour: 0 }, 100, 0],
     [{ maxDeprovisionPercent: 0 }, 100, 0],
+    [{ maxDeprovisionPercent: 100, maxDeprovisionsPerHour: 1000 }, 3, 1000],
   ])("safety %o with %d managed accounts allows %d an hour", (safety, managed, limit) => {
     expect(deprovisionLimit(safety, managed)).toBe(limit);
   });

@@ -81,6 +81,8 @@ export type LdapConnectorOptions = {
   /** PEM CA bundle for ldaps:// and StartTLS (from caSecretRef). */
   ca?: string;
   logger?: ConnectorLogger;
+  /** Called right before every add, modify, delete and modifyDN; throws (or exits) to stop it. */
+  fence?: () => void;
   /** Per-operation timeout (default 30 s) and connect timeout (default 10 s). */
   timeoutMs?: number;
   connectTimeoutMs?: number;
@@ -226,6 +228,16 @@ export function createLdapConnector(
       throw err;
     }
     log.debug({ url: spec.url, bindDN: spec.bindDN }, "ldap: connected and bound");
+    const fence = opts.fence;
+    if (fence) {
+      for (const method of ["add", "modify", "del", "modifyDN"] as const) {
+        const original = c[method].bind(c) as (...args: unknown[]) => Promise<void>;
+        (c as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+          fence();
+          return original(...args);
+        };
+      }
+    }
     return c;
   }
 

@@ -57,6 +57,8 @@ export type ScimClientOptions = {
   requestsPerSecond: number;
   fetch: () => Promise<typeof fetch>;
   logger: ConnectorLogger;
+  /** Called right before every non-GET request is sent. */
+  fence?: () => void;
   timeoutMs?: number;
   retry?: Partial<RetryTiming>;
 };
@@ -118,6 +120,7 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
     for (let attempt = 1; ; attempt++) {
       if (closed) throw new Error("scim connector is closed");
       await bucket.take();
+      if (method !== "GET") opts.fence?.();
       const started = Date.now();
       let status: number;
       let body: unknown;

@@ -61,6 +61,8 @@ export type ScimConnectorOptions = {
   /** PEM CA bundle for https (from caSecretRef). */
   ca?: string;
   logger?: ConnectorLogger;
+  /** Called right before every request that changes the target; throws (or exits) to stop it. */
+  fence?: () => void;
   /** The fetch to use (tests); by default the global fetch, or undici's with a custom CA. */
   fetch?: typeof fetch;
   /** Per-request timeout (default 30 s). */
@@ -114,6 +116,7 @@ export function createScimConnector(
     requestsPerSecond: spec.requestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND,
     fetch: async () => (await getTransport()).fetch,
     logger: log,
+    ...(opts.fence ? { fence: opts.fence } : {}),
     ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.retry ? { retry: opts.retry } : {}),
   });
