@@ -24,6 +24,7 @@ import { compareScan, type ScanResult } from "../plan/scan.ts";
 import { parseDuration } from "../plan/plan.ts";
 import { DeprovisionBrake, deprovisionLimit } from "../plan/brake.ts";
 import { Informer } from "./informer.ts";
+import { shareConnections } from "./kube.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
 import { LeaderElector } from "./leader.ts";
 import { reconcileEmployee, type EmployeeReconcilerDeps } from "./employee.ts";
@@ -103,7 +104,8 @@ function accountsAffected(connector: Connector, old: Connector): boolean {
 }
 
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
-  const { kubeconfig: kc, logger } = options;
+  const { logger } = options;
+  const kc = shareConnections(options.kubeconfig);
   let elector: LeaderElector | undefined;
   // Every write first checks that the Lease is still ours (synchronously, by the clock): a replica
   // that may have lost it exits before the write leaves the process.
