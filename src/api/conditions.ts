@@ -51,3 +51,21 @@ export function isConditionTrue(conditions: readonly Condition[] | undefined, ty
 export function rfc3339Seconds(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
+
+/**
+ * Whether two statuses say the same thing. The API server returns object keys sorted, so a
+ * plain JSON.stringify comparison would see a change in every status it gave back.
+ */
+export function sameStatus(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+        )
+      : v,
+  );
+}

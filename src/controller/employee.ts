@@ -10,7 +10,7 @@ import type {
   EmployeeStatusT,
   GroupRule,
 } from "../api/types.ts";
-import { rfc3339Seconds, setCondition } from "../api/conditions.ts";
+import { rfc3339Seconds, sameStatus, setCondition } from "../api/conditions.ts";
 import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
 import { evaluateAccess, isPaused, managedGroups, type Access } from "../policy/evaluate.ts";
 import { isDeprovision, parseDuration, planAccount, type Operation } from "../plan/plan.ts";
@@ -279,8 +279,7 @@ export async function reconcileEmployee(
     status.provisionedAt = rfc3339Seconds(now);
   if (deprovisionedAt) status.deprovisionedAt = deprovisionedAt;
   else delete status.deprovisionedAt;
-  if (anyChange || JSON.stringify(status) !== JSON.stringify(previous))
-    await writeIfChanged(deps, employee, status);
+  if (anyChange || !sameStatus(status, previous)) await writeIfChanged(deps, employee, status);
 
   if (failed.length > 0)
     throw new PartialFailure(status.conditions!.find((c) => c.type === "Ready")!.message);
@@ -298,7 +297,7 @@ export async function reconcileEmployee(
 }
 
 async function writeIfChanged(deps: EmployeeReconcilerDeps, employee: Employee, status: EmployeeStatusT) {
-  if (JSON.stringify(status) === JSON.stringify(employee.status ?? {})) return;
+  if (sameStatus(status, employee.status ?? {})) return;
   await deps.writeStatus(employee, status);
 }
 

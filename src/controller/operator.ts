@@ -23,6 +23,7 @@ import {
 import { compareScan, type ScanResult } from "../plan/scan.ts";
 import { parseDuration } from "../plan/plan.ts";
 import { DeprovisionBrake, deprovisionLimit } from "../plan/brake.ts";
+import { sameStatus } from "../api/conditions.ts";
 import { Informer } from "./informer.ts";
 import { shareConnections } from "./kube.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
@@ -520,7 +521,7 @@ async function writeStatus(
   object: RosterObject,
   status: object,
 ): Promise<void> {
-  if (JSON.stringify(status) === JSON.stringify(object.status ?? {})) return;
+  if (sameStatus(status, object.status ?? {})) return;
   const patch: Record<string, unknown> = { ...status };
   for (const key of Object.keys(object.status ?? {})) if (!(key in status)) patch[key] = null;
   await patchStatus(api, plural, object.metadata.namespace ?? "default", object.metadata.name, patch);

@@ -78,3 +78,17 @@ describe("setCondition", () => {
     ]);
   });
 });
+
+describe("sameStatus", () => {
+  it("ignores key order, as the API server sorts keys", async () => {
+    const { sameStatus } = await import("../../src/api/conditions.ts");
+    expect(
+      sameStatus(
+        { phase: "Active", accounts: [{ state: "Active", connector: "c" }] },
+        { accounts: [{ connector: "c", state: "Active" }], phase: "Active" },
+      ),
+    ).toBe(true);
+    expect(sameStatus({ phase: "Active" }, { phase: "Failed" })).toBe(false);
+    expect(sameStatus({ groups: ["a", "b"] }, { groups: ["b", "a"] })).toBe(false);
+  });
+});
