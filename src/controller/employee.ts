@@ -17,8 +17,7 @@ import { isDeprovision, parseDuration, planAccount, type Operation } from "../pl
 import type { BrakeDecision } from "../plan/brake.ts";
 import type { Target } from "./targets.ts";
 import { FINALIZER } from "./finalizer.ts";
-
-export type EventType = "Normal" | "Warning";
+import type { EventType } from "./events.ts";
 
 /** What the reconciler needs from the world; the operator wires the real pieces in. */
 export type EmployeeReconcilerDeps = {

@@ -56,7 +56,6 @@ export type RunningOperator = {
   /** Resolves when the operator has stopped (signal, lost lease, or stop()). */
   done: Promise<void>;
   stop(): Promise<void>;
-  leader(): boolean;
 };
 
 function collection(plural: string, namespace: string | undefined): string {
@@ -430,12 +429,10 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   let stopping: Promise<void> | undefined;
-  let leading = false;
 
   for (const informer of informers) informer.start();
 
   const startWork = async () => {
-    leading = true;
     logger.info("started leading: reconciling");
     await Promise.all(informers.map((i) => i.waitForSync()));
     for (const e of employees.list()) enqueueEmployee(keyOf(e));
@@ -485,7 +482,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     void startWork();
   }
 
-  return { done, stop, leader: () => leading };
+  return { done, stop };
 }
 
 export const APPROVE_ANNOTATION = "roster.dev/approve-deprovisioning";
