@@ -161,7 +161,17 @@ export const EMPLOYEE_PHASES = [
   "Deprovisioned",
   "Failed",
 ] as const;
-export const ACCOUNT_STATES = ["Active", "Disabled", "Deleted", "Pending", "Failed"] as const;
+export const ACCOUNT_STATES = [
+  "Active",
+  "Disabled",
+  "Deleted",
+  "Pending",
+  "Failed",
+  "Unlinked",
+  "Conflict",
+  "Protected",
+  "Held",
+] as const;
 
 export const EmployeeGrant = Type.Object({
   connector: ObjectName("The Connector the grant applies to."),

@@ -108,10 +108,13 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "operator":
       return operatorCommand(rest);
-    case "dev": {
-      const { devCommand } = await import("./dev.ts");
-      return devCommand(rest);
-    }
+    case "dev":
+      // In a source checkout bin/roster.js runs `roster dev` from the test harness (dev.ts there);
+      // getting here means there is none (the container image, an installed package).
+      process.stderr.write(
+        "roster: roster dev runs from a source checkout; it is not part of the container image\n",
+      );
+      return 1;
     case "import": {
       const { importCommand } = await import("./import.ts");
       return importCommand(rest);

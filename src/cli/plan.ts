@@ -7,7 +7,6 @@ import { Ajv } from "ajv";
 import type { TSchema } from "@sinclair/typebox";
 import { API_VERSION, KINDS } from "../api/schema.ts";
 import type { AccessPolicy, Connector, Employee, GroupRule } from "../api/types.ts";
-import { desiredAttributes } from "../connectors/mapping.ts";
 import { previewPlan, renderPreview, type RosterState } from "../plan/preview.ts";
 import {
   CliUsageError,
@@ -149,7 +148,7 @@ export async function planCommand(args: string[]): Promise<number> {
       rules: proposedObjects.rules ?? current.rules,
       connectors: proposedObjects.connectors ?? current.connectors,
     };
-    const preview = previewPlan(current, proposed, desiredAttributes, now);
+    const preview = previewPlan(current, proposed, now);
     await writeOut(
       values.output === "json" ? JSON.stringify(preview, null, 2) + "\n" : renderPreview(preview),
     );

@@ -1,39 +1,29 @@
-// `roster operator`: wires informers, work queues, reconcilers, leader election, health and
-// metrics together. Only the lease holder reconciles; losing the lease ends the process.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1Secret,
-} from "@kubernetes/client-node";
+// `roster operator`: the composition root. It wires informers, the controllers (Employee,
+// Connector, scan, policy status, approvals; each with its own queue), leader election, health
+// and metrics together. Every replica watches; only the lease holder runs the controllers, so
+// only the leader writes. Losing the lease ends the process.
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { GROUP, VERSION, API_VERSION } from "../api/schema.ts";
 import type { AccessPolicy, Connector, Employee, GroupRule, RosterObject } from "../api/types.ts";
 import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
-import {
-  deprovisionsHeld,
-  driftAccounts,
-  driftDetected,
-  managedAccounts,
-  orphanAccounts,
-  provisioningLatency,
-} from "../observe/metrics.ts";
-import { compareScan, type ScanResult } from "../plan/scan.ts";
-import { parseDuration } from "../plan/plan.ts";
-import { DeprovisionBrake, deprovisionLimit } from "../plan/brake.ts";
-import { sameStatus } from "../api/conditions.ts";
+import { provisioningLatency } from "../observe/metrics.ts";
+import { managedAccountCount } from "../plan/brake.ts";
+import type { NamespaceObjects } from "../plan/employee.ts";
 import { Informer } from "./informer.ts";
-import { shareConnections } from "./kube.ts";
+import { rosterCollection, shareConnections, writeStatus } from "./kube.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
 import { LeaderElector } from "./leader.ts";
 import { reconcileEmployee, type EmployeeReconcilerDeps } from "./employee.ts";
-import { TargetPool, ConfigurationError } from "./targets.ts";
-import { connectorStatus, groupRuleStatus, policyStatus } from "./summary.ts";
-import { addFinalizer, removeFinalizer, patchStatus } from "./finalizer.ts";
+import { TargetPool } from "./targets.ts";
+import { addFinalizer, removeFinalizer } from "./finalizer.ts";
 import { EventRecorder } from "./events.ts";
 import { startHealthServer, startMetricsServer } from "./health.ts";
+import { initialPassword, secretValue, type CachedSecret } from "./credentials.ts";
+import { APPROVE_ANNOTATION, BrakeGate } from "./brake.ts";
+import { ScanController } from "./scan.ts";
+import { ConnectorController } from "./connector.ts";
+import { PolicyStatusController } from "./policy-status.ts";
+import { ApprovalController } from "./approvals.ts";
 
 export type OperatorOptions = {
   kubeconfig: KubeConfig;
@@ -57,12 +47,6 @@ export type RunningOperator = {
   done: Promise<void>;
   stop(): Promise<void>;
 };
-
-function collection(plural: string, namespace: string | undefined): string {
-  return namespace
-    ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}`
-    : `/apis/${GROUP}/${VERSION}/${plural}`;
-}
 
 /** Changes that matter to a reconcile (our own status writes and finalizer edits do not). */
 function specChanged(obj: RosterObject, old: RosterObject | undefined): boolean {
@@ -103,6 +87,11 @@ function accountsAffected(connector: Connector, old: Connector): boolean {
   return relevant(connector) !== relevant(old);
 }
 
+function secretRefs(connector: Connector) {
+  const { ldap, scim } = connector.spec;
+  return [ldap?.bindPasswordSecretRef, ldap?.caSecretRef, scim?.tokenSecretRef, scim?.caSecretRef];
+}
+
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { logger } = options;
   const kc = shareConnections(options.kubeconfig);
@@ -119,303 +108,174 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const custom = fenced(kc.makeApiClient(CustomObjectsApi), fence);
   const events = new EventRecorder(kc, { logger });
 
-  const employees = new Informer<Employee>(kc, { path: collection("employees", options.namespace), logger });
-  const policies = new Informer<AccessPolicy>(kc, {
-    path: collection("accesspolicies", options.namespace),
-    logger,
-  });
-  const rules = new Informer<GroupRule>(kc, { path: collection("grouprules", options.namespace), logger });
-  const connectors = new Informer<Connector>(kc, {
-    path: collection("connectors", options.namespace),
-    logger,
-  });
-  const secrets = new Informer<V1Secret & { metadata: { name: string; namespace: string } }>(kc, {
-    path: options.namespace ? `/api/v1/namespaces/${options.namespace}/secrets` : "/api/v1/secrets",
+  const ns = options.namespace;
+  const employees = new Informer<Employee>(kc, { path: rosterCollection("employees", ns), logger });
+  const policies = new Informer<AccessPolicy>(kc, { path: rosterCollection("accesspolicies", ns), logger });
+  const rules = new Informer<GroupRule>(kc, { path: rosterCollection("grouprules", ns), logger });
+  const connectors = new Informer<Connector>(kc, { path: rosterCollection("connectors", ns), logger });
+  const secrets = new Informer<CachedSecret>(kc, {
+    path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
     fieldSelector: "type!=kubernetes.io/service-account-token",
     logger,
   });
   const informers = [employees, policies, rules, connectors, secrets];
+  const objects = (namespace: string): NamespaceObjects => ({
+    employees: employees.list(namespace),
+    policies: policies.list(namespace),
+    rules: rules.list(namespace),
+    connectors: connectors.list(namespace),
+  });
 
   const pool = new TargetPool(
-    async (namespace, ref) => {
-      const secret = secrets.get(namespace, ref.name);
-      if (!secret) throw new ConfigurationError(`Secret ${namespace}/${ref.name} not found`);
-      const data = secret.data?.[ref.key];
-      if (data === undefined)
-        throw new ConfigurationError(`Secret ${namespace}/${ref.name} has no key ${ref.key}`);
-      return {
-        value: Buffer.from(data, "base64").toString("utf8"),
-        version: secret.metadata.resourceVersion ?? "",
-      };
-    },
+    async (namespace, ref) => secretValue(secrets.get(namespace, ref.name), namespace, ref),
     logger,
     fence,
   );
 
-  const brake = new DeprovisionBrake();
-  // Managed accounts for the brake's percentage: the larger of what status records and what the
-  // last full scan found, so a restart or a batch in flight does not make the limit too tight.
-  const managedIn = (connector: Connector) => {
-    const recorded = employees
-      .list(connector.metadata.namespace)
-      .filter((e) =>
-        e.status?.accounts?.some(
-          (a) => a.connector === connector.metadata.name && (a.state === "Active" || a.state === "Disabled"),
-        ),
-      ).length;
-    const scanned = scans.get(keyOf(connector))?.managed;
-    return Math.max(recorded, scanned ? scanned.Active + scanned.Disabled : 0);
-  };
-  const heldIn = (connector: Connector) => ({
-    count: brake.held(keyOf(connector)).length,
-    limit: deprovisionLimit(connector.spec.safety, managedIn(connector)),
-  });
-
   const employeeQueue = new WorkQueue({ name: "employee", logger });
-  // Full scans, one key per Connector, each requeued after its drift.resyncInterval.
-  const scanQueue = new WorkQueue({ name: "scan", logger });
-  const scans = new Map<string, ScanResult>();
-  /** Drift found by scans: "<employee key>|<connector>" -> what differs. */
-  const drifts = new Map<string, { detail: string }>();
-  const driftKey = (employee: Employee, connector: string) => `${keyOf(employee)}|${connector}`;
-  // Status of policies, rules and connectors: keyed "<Kind>/<namespace>/<name>", debounced.
-  const summaryQueue = new WorkQueue({ name: "summary", logger });
   const observedAt = new Map<string, number>();
-
   const enqueueEmployee = (key: string) => {
     if (!observedAt.has(key)) observedAt.set(key, performance.now());
     employeeQueue.add(key);
   };
-  const enqueueSummaries = (namespace: string) => {
-    for (const p of policies.list(namespace)) summaryQueue.addAfter(`AccessPolicy/${keyOf(p)}`, 1000);
-    for (const r of rules.list(namespace)) summaryQueue.addAfter(`GroupRule/${keyOf(r)}`, 1000);
-    for (const c of connectors.list(namespace)) summaryQueue.addAfter(`Connector/${keyOf(c)}`, 1000);
+  const enqueueNamespace = (namespace: string) => {
+    for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
   };
 
+  const scan = new ScanController({
+    logger,
+    getConnector: (namespace, name) => connectors.get(namespace, name),
+    objects,
+    pool,
+    events,
+    drifted: (employee) => enqueueEmployee(keyOf(employee)),
+    scanned: (connector) => connectorController.enqueue(connector),
+  });
+  const managed = (connector: Connector) =>
+    managedAccountCount(
+      connector.metadata.name,
+      employees.list(connector.metadata.namespace),
+      scan.managed(connector),
+    );
+  const brake = new BrakeGate({
+    managed,
+    events,
+    changed: (connector) => connectorController.enqueue(connector),
+  });
+  const connectorController: ConnectorController = new ConnectorController({
+    logger,
+    custom,
+    getConnector: (namespace, name) => connectors.get(namespace, name),
+    employees: (namespace) => employees.list(namespace),
+    pool,
+    managed,
+    held: (connector) => brake.held(connector),
+    scan: (connector) => scan.result(connector),
+    checkIntervalMs: options.connectorCheckMs,
+  });
+  const policyStatus = new PolicyStatusController({
+    logger,
+    custom,
+    getPolicy: (namespace, name) => policies.get(namespace, name),
+    getRule: (namespace, name) => rules.get(namespace, name),
+    policies: (namespace) => policies.list(namespace),
+    rules: (namespace) => rules.list(namespace),
+    employees: (namespace) => employees.list(namespace),
+  });
+  const approvals = new ApprovalController({
+    logger,
+    custom,
+    getConnector: (namespace, name) => connectors.get(namespace, name),
+    brake,
+    events,
+    released: enqueueNamespace,
+  });
+
+  // Informer handlers only enqueue; the queues run on the leader.
+  const statusesOf = (namespace: string) => {
+    policyStatus.enqueueNamespace(namespace);
+    for (const c of connectors.list(namespace)) connectorController.enqueue(c, true);
+  };
   employees.onChange((type, obj, old) => {
     // Counts on policies, rules and connectors follow status too; reconciles follow spec only.
     if (type !== "update" || JSON.stringify(obj.status) !== JSON.stringify(old?.status))
-      enqueueSummaries(obj.metadata.namespace ?? "default");
+      statusesOf(obj.metadata.namespace ?? "default");
     if (type === "update" && !specChanged(obj, old)) return;
     enqueueEmployee(keyOf(obj));
+    // Which of several Employees with one employeeId acts may have changed.
+    for (const other of employees.list(obj.metadata.namespace))
+      if (other.spec.employeeId === obj.spec.employeeId && other.metadata.name !== obj.metadata.name)
+        enqueueEmployee(keyOf(other));
   });
   // A policy or rule edit requeues only the people whose access it changes: those whose
   // entitlements under the new set differ from what their status records.
   const affectedBy = (obj: AccessPolicy | GroupRule) => {
     const namespace = obj.metadata.namespace ?? "default";
-    const now = new Date();
     if (isPaused(obj)) return;
+    const now = new Date();
     const [currentPolicies, currentRules] = [policies.list(namespace), rules.list(namespace)];
     for (const e of employees.list(namespace)) {
       const entitlements = evaluateAccess(e, currentPolicies, currentRules, now).entitlements;
       if (JSON.stringify(entitlements) !== JSON.stringify(e.status?.entitlements ?? []))
         enqueueEmployee(keyOf(e));
     }
-    summaryQueue.add(`${obj.kind}/${keyOf(obj)}`);
-    enqueueSummaries(namespace);
+    statusesOf(namespace);
   };
   policies.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
+    policyStatus.enqueuePolicy(obj);
     affectedBy({ ...obj, kind: "AccessPolicy" });
   });
   rules.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
+    policyStatus.enqueueRule(obj);
     affectedBy({ ...obj, kind: "GroupRule" });
   });
   connectors.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
     const namespace = obj.metadata.namespace ?? "default";
-    const approval = obj.metadata.annotations?.[APPROVE_ANNOTATION];
-    if (approval !== undefined && type !== "delete") void approve(obj, approval);
-    if (type === "delete") pool.forget(namespace, obj.metadata.name);
-    summaryQueue.add(`Connector/${keyOf(obj)}`);
-    if (type === "delete") scans.delete(keyOf(obj));
-    else scanQueue.addAfter(keyOf(obj), 2000);
+    if (type === "delete") {
+      pool.forget(namespace, obj.metadata.name);
+      scan.forget(obj);
+    } else {
+      approvals.observe(obj);
+      connectorController.enqueue(obj);
+      scan.schedule(obj);
+    }
     if (type === "update" && !accountsAffected(obj, old!)) return;
-    for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
+    enqueueNamespace(namespace);
   });
+  // A changed Secret may mend a Connector whose credentials failed: check it, and re-run its
+  // people, whose terminal failures are not retried by themselves.
   secrets.onChange((type, obj, old) => {
     if (type === "update" && old?.metadata?.resourceVersion === obj.metadata.resourceVersion) return;
     const namespace = obj.metadata.namespace;
     for (const c of connectors.list(namespace)) {
-      const refs = [
-        c.spec.ldap?.bindPasswordSecretRef,
-        c.spec.ldap?.caSecretRef,
-        c.spec.scim?.tokenSecretRef,
-        c.spec.scim?.caSecretRef,
-      ];
-      if (refs.some((r) => r?.name === obj.metadata.name)) summaryQueue.add(`Connector/${keyOf(c)}`);
+      if (!secretRefs(c).some((r) => r?.name === obj.metadata.name)) continue;
+      connectorController.enqueue(c);
+      if (type !== "delete") enqueueNamespace(namespace);
     }
   });
 
   const deps: EmployeeReconcilerDeps = {
-    getEmployee: (ns, name) => employees.get(ns, name),
-    listEmployees: (ns) => employees.list(ns),
-    listPolicies: (ns) => policies.list(ns),
-    listRules: (ns) => rules.list(ns),
-    listConnectors: (ns) => connectors.list(ns),
-    getConnector: (ns, name) => connectors.get(ns, name),
+    getEmployee: (namespace, name) => employees.get(namespace, name),
+    objects,
     target: (connector) => pool.get(connector),
     addFinalizer: async (employee) => void (await addFinalizer(custom, "employees", employee)),
     removeFinalizer: async (employee) => void (await removeFinalizer(custom, "employees", employee)),
     writeStatus: (employee, status) => writeStatus(custom, "employees", employee, status),
     event: (employee, type, reason, message) => void events.record(employee, type, reason, message),
     initialPassword: (employee, connector, generate) => initialPassword(core, employee, connector, generate),
-    requestDeprovision: (connector, account) => {
-      const key = keyOf(connector);
-      const before = brake.held(key).length;
-      const decision = brake.request(
-        key,
-        account,
-        deprovisionLimit(connector.spec.safety, managedIn(connector)),
-        Date.now(),
-      );
-      const after = brake.held(key).length;
-      if (after !== before) {
-        deprovisionsHeld.set({ connector: key }, after);
-        summaryQueue.add(`Connector/${key}`);
-        if (before === 0)
-          void events.record(
-            { ...connector, kind: "Connector", apiVersion: API_VERSION },
-            "Warning",
-            "DeprovisioningHeld",
-            `deprovisioning held: more than ${!decision.allowed ? decision.limit : 0} per hour; approve with the annotation ${APPROVE_ANNOTATION}`,
-          );
-      }
-      return decision;
-    },
-    withdrawDeprovision: (connector, account) => {
-      const key = keyOf(connector);
-      const before = brake.held(key).length;
-      brake.withdraw(key, account);
-      if (brake.held(key).length !== before) {
-        deprovisionsHeld.set({ connector: key }, brake.held(key).length);
-        summaryQueue.add(`Connector/${key}`);
-      }
-    },
-    driftFor: (employee, connector) => drifts.get(driftKey(employee, connector)),
-    clearDrift: (employee, connector) => void drifts.delete(driftKey(employee, connector)),
+    requestDeprovision: (connector, account) => brake.request(connector, account),
+    withdrawDeprovision: (connector, account) => brake.withdraw(connector, account),
+    driftFor: (employee, connector) => scan.driftFor(employee, connector),
+    clearDrift: (employee, connector) => scan.clearDrift(employee, connector),
     confirmed: (connector, operation, employee) => {
       const since = observedAt.get(keyOf(employee));
       if (since !== undefined)
         provisioningLatency.observe({ connector, operation }, (performance.now() - since) / 1000);
     },
     now: () => new Date(),
-  };
-
-  // A full scan reads every account with paged requests and compares in memory: with nothing
-  // changed it writes nothing anywhere.
-  const scanConnector = async (key: string) => {
-    const { namespace, name } = splitKey(key);
-    const connector = connectors.get(namespace, name);
-    if (!connector) return;
-    const interval = parseDuration(connector.spec.drift?.resyncInterval ?? "10m");
-    if (connector.spec.paused || isPaused(connector)) return { requeueAfter: interval };
-    const target = await pool.get(connector);
-    const accounts = await target.client.listAccounts(500);
-    const people = employees.list(namespace);
-    const result = compareScan({
-      connector: name,
-      employees: people,
-      policies: policies.list(namespace),
-      rules: rules.list(namespace),
-      accounts,
-      desiredAttributes: target.desiredAttributes,
-      managedAttributes: target.managedAttributes,
-      groupKey: (g) => target.client.groupKey(g),
-      now: new Date(),
-    });
-    const previous = scans.get(key);
-    scans.set(key, result);
-    managedAccounts.set({ connector: key, state: "Active" }, result.managed.Active);
-    managedAccounts.set({ connector: key, state: "Disabled" }, result.managed.Disabled);
-    orphanAccounts.set({ connector: key }, result.orphans.length);
-    for (const kind of ["attributes", "enabled", "membership", "deleted"] as const)
-      driftAccounts.set({ connector: key, kind }, result.drift.filter((d) => d.kinds.includes(kind)).length);
-    const byName = new Map(people.map((e) => [e.metadata.name, e]));
-    for (const drift of result.drift) {
-      const employee = byName.get(drift.employee)!;
-      const dk = driftKey(employee, name);
-      if (drifts.get(dk)?.detail === drift.detail) continue;
-      drifts.set(dk, { detail: drift.detail });
-      for (const kind of drift.kinds) driftDetected.inc({ connector: key, kind });
-      void events.record(employee, "Warning", "DriftDetected", `${name}: ${drift.detail}`);
-      enqueueEmployee(keyOf(employee));
-    }
-    if (JSON.stringify(previous) !== JSON.stringify(result)) summaryQueue.add(`Connector/${key}`);
-    return { requeueAfter: interval };
-  };
-
-  const reconcileSummary = async (key: string) => {
-    const [kind, rest] = [key.slice(0, key.indexOf("/")), key.slice(key.indexOf("/") + 1)];
-    const { namespace, name } = splitKey(rest);
-    const now = new Date();
-    const people = employees.list(namespace);
-    if (kind === "AccessPolicy") {
-      const policy = policies.get(namespace, name);
-      if (policy) await writeStatus(custom, "accesspolicies", policy, policyStatus(policy, people, now));
-    } else if (kind === "GroupRule") {
-      const rule = rules.get(namespace, name);
-      if (rule)
-        await writeStatus(
-          custom,
-          "grouprules",
-          rule,
-          groupRuleStatus(rule, people, policies.list(namespace), rules.list(namespace), now),
-        );
-    } else if (kind === "Connector") {
-      const connector = connectors.get(namespace, name);
-      if (!connector) return;
-      let checkError: string | undefined;
-      let capabilities: Record<string, unknown> | undefined;
-      if (!connector.spec.paused && !isPaused(connector)) {
-        try {
-          const target = await pool.get(connector);
-          await target.client.check();
-          capabilities = await target.discover?.();
-        } catch (error) {
-          checkError = error instanceof Error ? error.message : String(error);
-        }
-      }
-      await writeStatus(custom, "connectors", connector, {
-        ...connectorStatus(
-          connector,
-          people,
-          checkError,
-          heldIn(connector),
-          scans.get(keyOf(connector)),
-          now,
-        ),
-        ...(capabilities ? { capabilities } : {}),
-      });
-      return { requeueAfter: options.connectorCheckMs };
-    }
-  };
-
-  // The approval annotation releases that many held deprovisions once, then is removed.
-  const approve = async (connector: Connector, value: string) => {
-    const count = Number(value);
-    const namespace = connector.metadata.namespace ?? "default";
-    if (Number.isInteger(count) && count > 0) {
-      brake.approve(keyOf(connector), count);
-      void events.record(
-        { ...connector, kind: "Connector", apiVersion: API_VERSION },
-        "Normal",
-        "DeprovisioningApproved",
-        `${count} held deprovisions approved`,
-      );
-      for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
-    } else {
-      logger.warn(
-        { connector: keyOf(connector), value },
-        "ignoring approval annotation that is not a positive integer",
-      );
-    }
-    try {
-      await removeAnnotation(custom, "connectors", connector, APPROVE_ANNOTATION);
-    } catch (error) {
-      logger.warn({ err: error, connector: keyOf(connector) }, "could not remove the approval annotation");
-    }
   };
 
   const servers: Stoppable[] = [];
@@ -436,26 +296,37 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     logger.info("started leading: reconciling");
     await Promise.all(informers.map((i) => i.waitForSync()));
     for (const e of employees.list()) enqueueEmployee(keyOf(e));
-    for (const ns of new Set(employees.list().map((e) => e.metadata.namespace ?? "default")))
-      enqueueSummaries(ns);
-    for (const c of connectors.list()) summaryQueue.add(`Connector/${keyOf(c)}`);
-    for (const p of policies.list()) summaryQueue.add(`AccessPolicy/${keyOf(p)}`);
-    for (const r of rules.list()) summaryQueue.add(`GroupRule/${keyOf(r)}`);
+    for (const namespace of new Set(employees.list().map((e) => e.metadata.namespace ?? "default")))
+      policyStatus.enqueueNamespace(namespace);
+    for (const p of policies.list()) policyStatus.enqueuePolicy(p);
+    for (const r of rules.list()) policyStatus.enqueueRule(r);
+    for (const c of connectors.list()) {
+      connectorController.enqueue(c);
+      approvals.observe(c);
+      scan.schedule(c);
+    }
     void employeeQueue.run(options.workers, async (key) => {
       const { namespace, name } = splitKey(key);
       const result = await reconcileEmployee(deps, namespace, name);
       observedAt.delete(key);
       return result;
     });
-    void summaryQueue.run(1, reconcileSummary);
-    for (const c of connectors.list()) scanQueue.addAfter(keyOf(c), 2000);
-    void scanQueue.run(2, scanConnector);
+    void connectorController.run();
+    void policyStatus.run();
+    void approvals.run();
+    void scan.run(2);
   };
 
   const stop = async () => {
     stopping ??= (async () => {
       logger.info("stopping: finishing in-flight reconciles");
-      await Promise.all([employeeQueue.shutdown(), summaryQueue.shutdown(), scanQueue.shutdown()]);
+      await Promise.all([
+        employeeQueue.shutdown(),
+        connectorController.shutdown(),
+        policyStatus.shutdown(),
+        approvals.shutdown(),
+        scan.shutdown(),
+      ]);
       await elector?.release();
       for (const informer of informers) informer.stop();
       await pool.close();
@@ -483,84 +354,4 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   }
 
   return { done, stop };
-}
-
-export const APPROVE_ANNOTATION = "roster.dev/approve-deprovisioning";
-
-/** Removes an annotation with a JSON patch that first tests its value (never a stale removal). */
-async function removeAnnotation(
-  api: CustomObjectsApi,
-  plural: string,
-  object: RosterObject,
-  name: string,
-): Promise<void> {
-  const path = `/metadata/annotations/${name.replace(/~/g, "~0").replace(/\//g, "~1")}`;
-  await api.patchNamespacedCustomObject(
-    {
-      group: GROUP,
-      version: VERSION,
-      namespace: object.metadata.namespace ?? "default",
-      plural,
-      name: object.metadata.name,
-      body: [
-        { op: "test", path, value: object.metadata.annotations?.[name] },
-        { op: "remove", path },
-      ],
-    },
-    setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
-  );
-}
-
-/** Writes status through the status subresource (merge patch; removed fields set to null). */
-async function writeStatus(
-  api: CustomObjectsApi,
-  plural: string,
-  object: RosterObject,
-  status: object,
-): Promise<void> {
-  if (sameStatus(status, object.status ?? {})) return;
-  const patch: Record<string, unknown> = { ...status };
-  for (const key of Object.keys(object.status ?? {})) if (!(key in status)) patch[key] = null;
-  await patchStatus(api, plural, object.metadata.namespace ?? "default", object.metadata.name, patch);
-}
-
-/** The password in `<employee>-<connector>-credentials`, created once and owned by the Employee. */
-async function initialPassword(
-  core: CoreV1Api,
-  employee: Employee,
-  connector: string,
-  generate: () => string,
-): Promise<string> {
-  const namespace = employee.metadata.namespace ?? "default";
-  const name = `${employee.metadata.name}-${connector}-credentials`;
-  try {
-    const existing = await core.readNamespacedSecret({ name, namespace });
-    const data = existing.data?.password;
-    if (data) return Buffer.from(data, "base64").toString("utf8");
-  } catch (error) {
-    if ((error as { code?: number }).code !== 404) throw error;
-  }
-  const password = generate();
-  await core.createNamespacedSecret({
-    namespace,
-    body: {
-      metadata: {
-        name,
-        namespace,
-        labels: { "app.kubernetes.io/managed-by": "roster", "roster.dev/connector": connector },
-        ownerReferences: [
-          {
-            apiVersion: API_VERSION,
-            kind: "Employee",
-            name: employee.metadata.name,
-            uid: employee.metadata.uid!,
-            controller: true,
-          },
-        ],
-      },
-      type: "Opaque",
-      stringData: { username: employee.spec.username, password },
-    },
-  });
-  return password;
 }

@@ -16,6 +16,7 @@ import {
   workqueueRetries,
   workqueueWorkDuration,
 } from "../observe/metrics.ts";
+import { classify } from "./errors.ts";
 
 /** What a handler may ask for after a successful run. */
 export type ReconcileResult = {
@@ -26,17 +27,6 @@ export type ReconcileResult = {
 };
 
 export type Handler = (key: string) => Promise<ReconcileResult | void>;
-
-/**
- * An error that retrying cannot fix (invalid spec, missing permission that needs a human): the key is
- * dropped from the queue until something else adds it again (controller-runtime's TerminalError).
- */
-export class TerminalError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "TerminalError";
-  }
-}
 
 export type WorkQueueOptions = {
   /** The controller / queue name used as metric label. */
@@ -185,7 +175,8 @@ export class WorkQueue {
   /**
    * Starts `workers` loops calling `handler`; the promise resolves when all have stopped after
    * shutdown(). Handler outcomes: resolve → forget; `{requeueAfter}` → delayed add; `{requeue}` →
-   * backoff add; throw → backoff add; throw TerminalError → dropped.
+   * backoff add; throw → classified once (errors.ts): terminal → dropped, throttled → added
+   * after the wait the target asked for, transient → backoff add.
    */
   run(workers: number, handler: Handler): Promise<void> {
     maxConcurrentReconciles.set({ controller: this.name }, workers);
@@ -219,16 +210,21 @@ export class WorkQueue {
     } catch (error) {
       reconcileErrors.inc({ controller });
       reconcileTotal.inc({ controller, result: "error" });
-      if (error instanceof TerminalError) {
+      // One line per failed run (key, reason, message); the stack only at debug level.
+      const failure = classify(error);
+      const line = { key, controller, reason: failure.reason, error: failure.message };
+      this.logger?.debug({ ...line, err: error }, "reconcile failed (stack)");
+      if (failure.kind === "terminal") {
         terminalReconcileErrors.inc({ controller });
         this.forget(key);
-        this.logger?.error({ err: error, key, controller }, "reconcile failed permanently; not retrying");
+        this.logger?.warn(line, "reconcile failed; not retrying until the object changes");
+      } else if (failure.kind === "throttled") {
+        this.forget(key);
+        this.addAfter(key, failure.retryAfterMs ?? this.nextDelay(key));
+        this.logger?.warn({ ...line, retryAfterMs: failure.retryAfterMs }, "reconcile throttled; waiting");
       } else {
         this.addRateLimited(key);
-        this.logger?.warn(
-          { err: error, key, controller, retries: this.numRequeues(key) },
-          "reconcile failed; retrying",
-        );
+        this.logger?.warn({ ...line, retries: this.numRequeues(key) }, "reconcile failed; retrying");
       }
       return;
     }

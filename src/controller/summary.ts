@@ -106,10 +106,13 @@ export function groupRuleStatus(
   );
 }
 
-/** The Connector's status after a reachability check (`checkError` undefined when it passed). */
+/**
+ * The Connector's status after a reachability check (`checkError` undefined when it passed);
+ * `managed` is the brake's denominator (managedAccountCount), so `roster plan` reads the same.
+ */
 export function connectorStatus(
   connector: Connector,
-  employees: readonly Employee[],
+  managed: number,
   checkError: string | undefined,
   held: { count: number; limit: number },
   scan: ScanResult | undefined,
@@ -118,9 +121,6 @@ export function connectorStatus(
   const generation = connector.metadata.generation ?? 0;
   const previous = connector.status ?? {};
   const name = connector.metadata.name;
-  const managed = employees.filter((e) =>
-    e.status?.accounts?.some((a) => a.connector === name && (a.state === "Active" || a.state === "Disabled")),
-  ).length;
   const status: ConnectorStatusT = {
     ...previous,
     observedGeneration: generation,

@@ -6,6 +6,7 @@ import { createLdapConnector } from "../connectors/ldap/connector.ts";
 import { createScimConnector } from "../connectors/scim/connector.ts";
 import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
 import { connectorRequestDuration, connectorRequests } from "../observe/metrics.ts";
+import { ConfigurationError } from "./errors.ts";
 
 const UNMEASURED = new Set(["groupKey", "close"]);
 
@@ -46,11 +47,6 @@ export type SecretReader = (
   namespace: string,
   ref: SecretKeyRef,
 ) => Promise<{ value: string; version: string }>;
-
-/** A Connector that cannot work as written (missing Secret, unsupported kind): no retry helps until it changes. */
-export class ConfigurationError extends Error {
-  override name = "ConfigurationError";
-}
 
 export class TargetPool {
   private readonly entries = new Map<string, { fingerprint: string; target: Target }>();

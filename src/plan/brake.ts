@@ -29,6 +29,25 @@ export function deprovisionLimit(safety: Safety | undefined, managedAccounts: nu
   return Math.min(perHour, byPercent);
 }
 
+/**
+ * The managed accounts the percentage is taken of: the larger of what Employee status records
+ * and what the last full scan found (the operator writes that into Connector status), so a
+ * restart or a batch in flight does not make the limit tighter than it is. The operator and
+ * `roster plan` both take the denominator from here.
+ */
+export function managedAccountCount(
+  connector: string,
+  employees: readonly { status?: { accounts?: readonly { connector: string; state: string }[] } }[],
+  scanned: number | undefined,
+): number {
+  const recorded = employees.filter((e) =>
+    e.status?.accounts?.some(
+      (a) => a.connector === connector && ["Active", "Disabled", "Held"].includes(a.state),
+    ),
+  ).length;
+  return Math.max(recorded, scanned ?? 0);
+}
+
 type ConnectorState = {
   /** Account key -> when its deprovisioning was counted. */
   counted: Map<string, number>;

@@ -2,10 +2,13 @@
 // make them, which accounts Roster would create, update, disable and delete, and which group
 // memberships it would add and remove, per person and per connector; and whether the change
 // would trip the mass-change brake.
-import type { AccessPolicy, Connector, Employee, EmployeeSpecT, GroupRule } from "../api/types.ts";
-import { evaluateAccess, managedGroups } from "../policy/evaluate.ts";
-import { deprovisionLimit } from "./brake.ts";
-import { attributeChanges, parseDuration } from "./plan.ts";
+import type { AccessPolicy, Connector, Employee, GroupRule } from "../api/types.ts";
+import { rfc3339Seconds } from "../api/conditions.ts";
+import type { ActualAccount } from "../connectors/types.ts";
+import { evaluateAccess } from "../policy/evaluate.ts";
+import { deprovisionLimit, managedAccountCount } from "./brake.ts";
+import { accountMapping, accountOperations, connectorsToVisit, type NamespaceObjects } from "./employee.ts";
+import type { Operation } from "./plan.ts";
 
 export type RosterState = {
   employees: Employee[];
@@ -35,15 +38,53 @@ export type BrakeCheck = {
 
 export type Preview = { changes: PlannedChange[]; brake: BrakeCheck[]; tripsBrake: boolean };
 
-/** Attribute mapping per connector kind, so renamed or re-titled people show as updates. */
-export type AttributeMapper = (connector: Connector, employee: EmployeeSpecT) => Record<string, string[]>;
+/**
+ * What the targets hold, as far as the cluster knows: status as last synced by the operator, with
+ * the attributes the operator wrote from the Employee as it was. `roster plan` reads no target.
+ */
+function recordedAccount(employee: Employee | undefined, connector: Connector): ActualAccount | undefined {
+  const account = employee?.status?.accounts?.find((a) => a.connector === connector.metadata.name);
+  // A held account is as it was before its deprovisioning was held.
+  if (!employee || !account || !["Active", "Disabled", "Held"].includes(account.state)) return undefined;
+  return {
+    id: account.id ?? "",
+    employeeId: employee.spec.employeeId,
+    username: employee.spec.username,
+    attributes: accountMapping(connector).desiredAttributes(employee.spec),
+    enabled: account.state !== "Disabled",
+    groups: account.groups ?? [],
+  };
+}
 
-export function previewPlan(
-  current: RosterState,
-  proposed: RosterState,
-  mapAttributes: AttributeMapper,
-  now: Date,
-): Preview {
+function changeOf(
+  ops: readonly Operation[],
+): Pick<PlannedChange, "action" | "attributes" | "groupsAdded" | "groupsRemoved"> {
+  const has = (op: Operation["op"]) => ops.some((o) => o.op === op);
+  const action: PlannedChange["action"] = has("create")
+    ? "create"
+    : has("delete")
+      ? "delete"
+      : has("disable")
+        ? "disable"
+        : has("enable")
+          ? "enable"
+          : has("update")
+            ? "update"
+            : "none";
+  const create = ops.find((o) => o.op === "create");
+  const update = ops.find((o) => o.op === "update");
+  return {
+    action,
+    attributes: update?.op === "update" ? Object.keys(update.changes).sort() : [],
+    groupsAdded:
+      create?.op === "create"
+        ? [...create.account.groups].sort()
+        : ops.flatMap((o) => (o.op === "group_add" ? [o.group] : [])).sort(),
+    groupsRemoved: ops.flatMap((o) => (o.op === "group_remove" ? [o.group] : [])).sort(),
+  };
+}
+
+export function previewPlan(current: RosterState, proposed: RosterState, now: Date): Preview {
   const changes: PlannedChange[] = [];
   const proposedByName = new Map(proposed.employees.map((e) => [e.metadata.name, e]));
   const currentByName = new Map(current.employees.map((e) => [e.metadata.name, e]));
@@ -51,67 +92,41 @@ export function previewPlan(
   const connectors = new Map(proposed.connectors.map((c) => [c.metadata.name, c]));
   for (const c of current.connectors)
     if (!connectors.has(c.metadata.name)) connectors.set(c.metadata.name, c);
+  const objects: NamespaceObjects = { ...proposed, connectors: [...connectors.values()] };
 
   for (const name of names) {
     const before = currentByName.get(name);
-    const after = proposedByName.get(name);
-    // What the person holds now: status as last synced by the operator.
-    const held = new Map(
-      (before?.status?.accounts ?? [])
-        .filter((a) => a.state === "Active" || a.state === "Disabled")
-        .map((a) => [a.connector, a]),
-    );
-    const access = after
-      ? evaluateAccess(after, proposed.policies, proposed.rules, now)
-      : { lifecycle: "Terminated" as const, accounts: new Map(), reason: "the Employee file is removed" };
-    const reason = after ? access.reason : "the Employee is deleted";
-    const spec = (after ?? before)!.spec;
-    for (const connectorName of [...new Set([...access.accounts.keys(), ...held.keys()])].sort()) {
+    const proposedEmployee = proposedByName.get(name);
+    // A removed file is a leaver: the Employee as it is now, being deleted.
+    const employee: Employee = proposedEmployee
+      ? { ...proposedEmployee, status: before?.status }
+      : { ...before!, metadata: { ...before!.metadata, deletionTimestamp: rfc3339Seconds(now) } };
+    const access = evaluateAccess(employee, objects.policies, objects.rules, now);
+    const reason = proposedEmployee ? access.reason : "the Employee is deleted";
+    for (const connectorName of connectorsToVisit(employee, objects, now)) {
       const connector = connectors.get(connectorName);
-      const wanted = access.accounts.get(connectorName);
-      const have = held.get(connectorName);
-      const change: PlannedChange = {
-        employee: name,
-        username: spec.username,
-        connector: connectorName,
-        action: "none",
-        attributes: [],
-        groupsAdded: [],
-        groupsRemoved: [],
-        reason,
-      };
-      const wantGroups = [...(wanted?.groups.keys() ?? [])].sort();
-      const managed = managedGroups(connectorName, proposed.policies, proposed.rules, proposed.employees);
-      for (const g of have?.groups ?? []) managed.add(g);
-      if (wanted && !have) {
-        change.action = "create";
-        change.groupsAdded = wantGroups;
-      } else if (wanted && have) {
-        const enable = access.lifecycle === "Active";
-        if (enable && have.state === "Disabled") change.action = "enable";
-        else if (!enable && have.state === "Active") change.action = "disable";
-        if (connector && before) {
-          change.attributes = Object.keys(
-            attributeChanges(
-              mapAttributes(connector, spec),
-              mapAttributes(connector, before.spec),
-              Object.keys({ ...mapAttributes(connector, spec), ...mapAttributes(connector, before.spec) }),
-            ),
-          ).sort();
-          if (change.attributes.length && change.action === "none") change.action = "update";
-        }
-        const haveGroups = new Set(have.groups ?? []);
-        change.groupsAdded = wantGroups.filter((g) => !haveGroups.has(g));
-        change.groupsRemoved = [...haveGroups].filter((g) => !wanted.groups.has(g) && managed.has(g)).sort();
-      } else if (have) {
-        const deprovisioning = connector?.spec.deprovisioning;
-        const deleteNow =
-          deprovisioning?.action === "Delete" && parseDuration(deprovisioning.deleteAfter ?? "720h") === 0;
-        change.action = deleteNow ? "delete" : have.state === "Active" ? "disable" : "none";
-        change.groupsRemoved = [...(have.groups ?? [])].filter((g) => managed.has(g)).sort();
-      }
+      if (!connector) continue;
+      const actual = recordedAccount(before, connector);
+      // Only what status records is known: a leaver without a recorded account changes nothing.
+      if (!actual && !access.accounts.has(connectorName)) continue;
+      const { ops } = accountOperations({
+        employee,
+        access,
+        connector,
+        mapping: accountMapping(connector),
+        actual,
+        objects,
+        now,
+      });
+      const change = changeOf(ops);
       if (change.action !== "none" || change.groupsAdded.length || change.groupsRemoved.length)
-        changes.push(change);
+        changes.push({
+          employee: name,
+          username: employee.spec.username,
+          connector: connectorName,
+          ...change,
+          reason,
+        });
     }
   }
 
@@ -122,11 +137,8 @@ export function previewPlan(
         c.connector === name &&
         (c.action === "disable" || c.action === "delete" || c.groupsRemoved.length > 0),
     ).length;
-    const managed = current.employees.filter((e) =>
-      e.status?.accounts?.some(
-        (a) => a.connector === name && (a.state === "Active" || a.state === "Disabled"),
-      ),
-    ).length;
+    const recorded = current.connectors.find((c) => c.metadata.name === name)?.status?.managedAccounts;
+    const managed = managedAccountCount(name, current.employees, recorded);
     const limit = deprovisionLimit(connector.spec.safety, managed);
     if (deprovisions > 0)
       brake.push({ connector: name, deprovisions, limit, managed, trips: deprovisions > limit });

@@ -8,6 +8,10 @@ etcd_version="$(awk '/^require go.etcd.io\/etcd\/server\/v3 /{print $3}' "$here/
 cache_root="${ROSTER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/roster}"
 out="$cache_root/controlplane/kube-apiserver-$kube_version-etcd-$etcd_version"
 mkdir -p "$out"
+# One build at a time: concurrent test runs (or a run and `npm start`) wait here instead of
+# racing on the same temporary files.
+exec 9>"$out/.build.lock"
+flock 9
 
 build() { # name module-dir package ldflags
   local name="$1" dir="$2" pkg="$3" ldflags="$4"

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Watch } from "@kubernetes/client-node";
 import { waitFor } from "../harness/processes.ts";
 import { getRoster } from "../support/kube.ts";
-import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -204,13 +204,14 @@ describe("change propagation", () => {
       );
       // Settled: nothing queued and no lookups for a while.
       const finds = async () =>
-        metricValue(await op.metrics(), "roster_connector_requests_total", { operation: "findAccount" });
+        // 1000 people were provisioned, so every one of them has been looked up: the series exists.
+        requireMetric(await op.metrics(), "roster_connector_requests_total", { operation: "findAccount" });
       let last = -1;
       await waitFor(
         async () => {
           const [now, depth] = [
             await finds(),
-            metricValue(await op.metrics(), "workqueue_depth", { name: "employee" }),
+            requireMetric(await op.metrics(), "workqueue_depth", { name: "employee" }),
           ];
           const settled = now === last && depth === 0;
           last = now;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Client } from "ldapts";
 import { attr } from "../support/ldap.ts";
-import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { expectReady, person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 import { waitFor } from "../harness/processes.ts";
 
@@ -213,9 +213,27 @@ describe("roster operator with LDAP", () => {
     expect(scheduled.status?.accounts ?? []).toEqual([]);
     expect(await s.ldap.person(s.usersDN, "E300")).toBeUndefined();
     const active = await s.until("cy", "Active after startDate", (e) => e.status?.phase === "Active", 20_000);
-    expect(Date.now()).toBeGreaterThanOrEqual(start.getTime());
-    expect(new Date(active.status!.provisionedAt!).getTime()).toBeGreaterThanOrEqual(start.getTime());
-    expect(await s.ldap.person(s.usersDN, "E300")).toBeDefined();
+    const seenActive = Date.now();
+    // What the operator did, by its own and the directory's clocks (same host as this test; all three
+    // are whole seconds, truncated, and startDate is a whole second): the account was made, and
+    // recorded as made, no earlier than startDate and no later than the test saw Active.
+    const entry = await s.ldap.person(s.usersDN, "E300");
+    expect(entry).toBeDefined();
+    const [createTimestamp] = attr(entry, "createTimestamp");
+    const created = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?Z$/.exec(createTimestamp ?? "");
+    expect(created, `createTimestamp ${createTimestamp}`).not.toBeNull();
+    const [, y, mo, d, h, mi, sec] = created!.map(Number);
+    const createdAt = Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!);
+    const provisionedAt = new Date(active.status!.provisionedAt!).getTime();
+    const lastSync = new Date(active.status!.accounts![0]!.lastSyncTime!).getTime();
+    for (const [what, at] of [
+      ["createTimestamp of the entry", createdAt],
+      ["status.provisionedAt", provisionedAt],
+      ["status.accounts[0].lastSyncTime", lastSync],
+    ] as const) {
+      expect(at, what).toBeGreaterThanOrEqual(start.getTime());
+      expect(at, what).toBeLessThanOrEqual(seenActive);
+    }
   });
 
   it("stores and matches names with special and non-ASCII characters exactly", async () => {
@@ -291,18 +309,18 @@ describe("roster operator with LDAP", () => {
     ])
       expect(metrics, name).toMatch(new RegExp(`^# TYPE ${name.replace(/_bucket$/, "")} `, "m"));
     expect(
-      metricValue(metrics, "roster_provisioning_latency_seconds_count", { operation: "create" }),
+      requireMetric(metrics, "roster_provisioning_latency_seconds_count", { operation: "create" }),
     ).toBeGreaterThan(0);
     expect(
-      metricValue(metrics, "roster_provisioning_latency_seconds_sum", { operation: "create" }),
+      requireMetric(metrics, "roster_provisioning_latency_seconds_sum", { operation: "create" }),
     ).toBeGreaterThan(0);
     expect(
-      metricValue(metrics, "controller_runtime_reconcile_total", {
+      requireMetric(metrics, "controller_runtime_reconcile_total", {
         controller: "employee",
         result: "success",
       }),
     ).toBeGreaterThan(0);
-    expect(metricValue(metrics, "leader_election_master_status")).toBe(1);
+    expect(requireMetric(metrics, "leader_election_master_status")).toBe(1);
     // The logs of the whole run never show the bind password or a generated password.
     const logs = operator.tail(10_000_000);
     expect(logs.length).toBeGreaterThan(1000);

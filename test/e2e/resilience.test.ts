@@ -5,7 +5,7 @@ import { CoordinationV1Api } from "@kubernetes/client-node";
 import { startSlapd, type Slapd } from "../harness/slapd.ts";
 import { waitFor } from "../harness/processes.ts";
 import { attr } from "../support/ldap.ts";
-import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { counterOrZero, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -43,8 +43,11 @@ describe("resilience", () => {
     ).toBe(true);
 
     // Backoff: over a few seconds the retries are few, not a hot loop.
+    // Absent counts as 0 here: the Failed status is written before the failing reconcile hands the
+    // key back for a retry, so the first retry may not have been counted (nor the series created) yet.
+    // `during` below must still reach 1, which it cannot without the series.
     const retriesAt = async () =>
-      metricValue(await operator.metrics(), "workqueue_retries_total", { name: "employee" });
+      counterOrZero(await operator.metrics(), "workqueue_retries_total", { name: "employee" });
     const before = await retriesAt();
     await new Promise((r) => setTimeout(r, 4000));
     const during = (await retriesAt()) - before;
@@ -143,13 +146,15 @@ describe("resilience", () => {
     for (const n of ["q1", "q2", "q3"]) await s.apply("Employee", n, person(`Q-${n}`, n));
     for (const n of ["q1", "q2", "q3"]) await s.until(n, "Active", (e) => e.status?.phase === "Active");
 
+    // Absent counts as 0 here: a standby that has never reconciled has no series for it at all.
+    // Exactly one of the two must show reconciles, so this cannot pass with the counting gone.
     const reconciles = async (o: OperatorProcess) =>
-      metricValue(await o.metrics(), "controller_runtime_reconcile_total", { controller: "employee" });
+      counterOrZero(await o.metrics(), "controller_runtime_reconcile_total", { controller: "employee" });
     const [ra, rb] = [await reconciles(a), await reconciles(b)];
     expect([ra, rb].filter((n) => n > 0)).toHaveLength(1);
     const [leader, standby] = ra > 0 ? [a, b] : [b, a];
-    expect(metricValue(await leader.metrics(), "leader_election_master_status")).toBe(1);
-    expect(metricValue(await standby.metrics(), "leader_election_master_status")).toBe(0);
+    expect(requireMetric(await leader.metrics(), "leader_election_master_status")).toBe(1);
+    expect(requireMetric(await standby.metrics(), "leader_election_master_status")).toBe(0);
 
     // A graceful stop releases the lease; the standby takes over promptly and carries on.
     await leader.stop();

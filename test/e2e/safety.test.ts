@@ -6,7 +6,7 @@ import type { Connector } from "../../src/api/types.ts";
 import { waitFor } from "../harness/processes.ts";
 import { getRoster, type Kube } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
-import { metricValue, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { counterOrZero, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -43,6 +43,46 @@ async function connectorStatus(
   name: string,
 ): Promise<NonNullable<Connector["status"]>> {
   return ((await getRoster(kube, namespace, "Connector", name)) as unknown as Connector).status ?? {};
+}
+
+/** Completed full scans (every Connector's scan is one reconcile of the "scan" queue). */
+const scansDone = async (operator: OperatorProcess) =>
+  requireMetric(await operator.metrics(), "controller_runtime_reconcile_total", { controller: "scan" });
+
+/**
+ * Waits until the operator's Employee queue is empty and no Employee reconcile is running, in one
+ * scrape: whatever reconcile the last change caused has finished. Both gauges exist once the
+ * operator has reconciled anything (requireMetric throws otherwise).
+ */
+async function employeeQueueIdle(operator: OperatorProcess, timeoutMs = 20_000): Promise<void> {
+  let last = "";
+  await waitFor(
+    async () => {
+      const metrics = await operator.metrics();
+      const depth = requireMetric(metrics, "workqueue_depth", { name: "employee" });
+      const active = requireMetric(metrics, "controller_runtime_active_workers", { controller: "employee" });
+      last = `depth ${depth}, active workers ${active}`;
+      return depth === 0 && active === 0;
+    },
+    timeoutMs,
+    () => `the Employee queue did not go idle: ${last}`,
+    200,
+  );
+}
+
+async function setPaused(kube: Kube, namespace: string, connector: string, paused: boolean): Promise<void> {
+  const k8s = await import("@kubernetes/client-node");
+  await kube.custom.patchNamespacedCustomObject(
+    {
+      group: "roster.dev",
+      version: "v1alpha1",
+      namespace,
+      plural: "connectors",
+      name: connector,
+      body: { spec: { paused } },
+    },
+    k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+  );
 }
 
 const drifted = (e: { status?: { conditions?: { type: string; status: string; reason: string }[] } }) =>
@@ -92,9 +132,9 @@ describe("drift", () => {
     );
     const metrics = await operator.metrics();
     expect(
-      metricValue(metrics, "roster_drift_detected_total", { kind: "attributes" }),
+      requireMetric(metrics, "roster_drift_detected_total", { kind: "attributes" }),
     ).toBeGreaterThanOrEqual(1);
-    expect(metricValue(metrics, "roster_drift_detected_total", { kind: "deleted" })).toBeGreaterThanOrEqual(
+    expect(requireMetric(metrics, "roster_drift_detected_total", { kind: "deleted" })).toBeGreaterThanOrEqual(
       1,
     );
   });
@@ -128,14 +168,24 @@ describe("drift", () => {
     const reported = await s.until("ray", "drift reported", (e) => drifted(e)?.status === "True", 30_000);
     expect(drifted(reported)).toMatchObject({ reason: "DriftReported" });
     expect(JSON.stringify(drifted(reported))).toContain("title");
-    await new Promise((r) => setTimeout(r, 3000));
+    // The operator must look again and still leave it: two more full scans complete (the first may
+    // have been under way before the report), each of which sees the drift, and whatever Employee
+    // reconcile they caused has finished.
+    const scansAtReport = await scansDone(operator);
+    await waitFor(
+      async () => (await scansDone(operator)) >= scansAtReport + 2,
+      20_000,
+      () => "no full scan ran after the drift was reported",
+    );
+    await employeeQueueIdle(operator);
     expect(attr(await s.ldap.person(s.usersDN, "R1"), "title")).toEqual(["Changed By Hand"]);
+    expect(drifted(await s.employee("ray"))).toMatchObject({ status: "True", reason: "DriftReported" });
     await waitFor(
       async () => (await connectorStatus(s.kube, s.namespace, s.connector)).driftedAccounts === 1,
       15_000,
       () => "driftedAccounts is not 1",
     );
-    expect(metricValue(await operator.metrics(), "roster_drift_accounts", { kind: "attributes" })).toBe(1);
+    expect(requireMetric(await operator.metrics(), "roster_drift_accounts", { kind: "attributes" })).toBe(1);
   });
 });
 
@@ -158,7 +208,7 @@ describe("orphans", () => {
     );
     const status = await connectorStatus(s.kube, s.namespace, s.connector);
     expect(status.orphanAccounts?.ids).toEqual([dn]);
-    expect(metricValue(await operator.metrics(), "roster_orphan_accounts")).toBe(1);
+    expect(requireMetric(await operator.metrics(), "roster_orphan_accounts")).toBe(1);
     const { searchEntries } = await s.ldap.client.search(dn, { scope: "base", attributes: ["*", "+"] });
     expect(attr(searchEntries[0], "cn")).toEqual(["Hand Made"]);
     expect(attr(searchEntries[0], "pwdAccountLockedTime")).toEqual([]);
@@ -168,7 +218,7 @@ describe("orphans", () => {
 
 describe("the mass-change brake", () => {
   it("with 60 Employees, deleting 50 deprovisions at most the limit, holds the rest, and the approval releases them", async () => {
-    const { s } = await setUp("brake", {});
+    const { s, operator } = await setUp("brake", {});
     const names = Array.from({ length: 60 }, (_, i) => `m${String(i).padStart(2, "0")}`);
     for (let i = 0; i < 60; i += 20)
       await Promise.all(names.slice(i, i + 20).map((n, j) => s.apply("Employee", n, person(`M${i + j}`, n))));
@@ -180,7 +230,14 @@ describe("the mass-change brake", () => {
           namespace: s.namespace,
           plural: "employees",
         })) as {
-          items: { metadata: { name: string }; status?: { phase?: string } }[];
+          items: {
+            metadata: { name: string; generation?: number; deletionTimestamp?: string };
+            status?: {
+              phase?: string;
+              observedGeneration?: number;
+              conditions?: { type: string; status: string; reason: string }[];
+            };
+          }[];
         }
       ).items;
     await waitFor(
@@ -221,7 +278,30 @@ describe("the mass-change brake", () => {
       30_000,
       () => "held deprovisions not reported",
     );
-    await new Promise((r) => setTimeout(r, 2000));
+    // Every deleted Employee has been dealt with before we count: the allowed ones are gone (their
+    // finalizer comes off only after the disable), each held one has reconciled its deletion
+    // (status for the current generation) and says it is held, and no reconcile is in flight.
+    const heldEmployees = async () =>
+      (await list()).filter(
+        (e) =>
+          e.metadata.deletionTimestamp !== undefined &&
+          e.status?.observedGeneration === e.metadata.generation &&
+          e.status?.conditions?.some(
+            (c) => c.type === "Ready" && c.status === "False" && c.reason === "DeprovisioningHeld",
+          ),
+      ).length;
+    let seen = "";
+    await waitFor(
+      async () => {
+        const [remaining, held] = [(await list()).length, await heldEmployees()];
+        seen = `${remaining} Employees left, ${held} held`;
+        return remaining === 60 - limit && held === 50 - limit;
+      },
+      30_000,
+      () => `the deletions were not all processed: ${seen}`,
+      500,
+    );
+    await employeeQueueIdle(operator);
     expect(await disabledCount()).toBe(limit);
     const status = await connectorStatus(s.kube, s.namespace, s.connector);
     expect(status.conditions?.find((c) => c.type === "DeprovisioningHeld")).toMatchObject({
@@ -295,7 +375,22 @@ describe("pause", () => {
       20_000,
       () => "Connector does not show Paused",
     );
-    await new Promise((r) => setTimeout(r, 2000));
+    // The operator has processed pat against the paused Connector (status for the current
+    // generation, account Pending), a full scan of the Connector has run, and nothing is in flight.
+    const pat = await s.until(
+      "pat",
+      "reconciled against the paused Connector",
+      (e) => e.status?.accounts?.some((a) => a.connector === s.connector && a.state === "Pending") === true,
+    );
+    expect(pat.status?.accounts).toEqual([
+      expect.objectContaining({ connector: s.connector, state: "Pending" }),
+    ]);
+    await waitFor(
+      async () => (await scansDone(operator)) >= 1,
+      20_000,
+      () => "no full scan of the paused Connector ran",
+    );
+    await employeeQueueIdle(operator);
     expect(await s.ldap.person(s.usersDN, "P1")).toBeUndefined();
     const writes = [
       "createAccount",
@@ -306,12 +401,30 @@ describe("pause", () => {
       "deleteAccount",
     ];
     const metrics = await operator.metrics();
+    // Absent is the expected state, counted as 0: prom-client exports a labelled counter's series
+    // only from its first inc(), so no series means no such request was ever made. That absence is
+    // only evidence if requests are counted at all, which the unpause below checks.
     for (const operation of writes)
-      expect(metricValue(metrics, "roster_connector_requests_total", { operation })).toBe(0);
+      expect(counterOrZero(metrics, "roster_connector_requests_total", { operation }), operation).toBe(0);
+
+    // Control: unpaused, the same process creates pat's account and counts the request.
+    await setPaused(s.kube, s.namespace, s.connector, false);
+    await s.until(
+      "pat",
+      "Active once the Connector is unpaused",
+      (e) => e.status?.accounts?.some((a) => a.connector === s.connector && a.state === "Active") === true,
+    );
+    expect(await s.ldap.person(s.usersDN, "P1")).toBeDefined();
+    expect(
+      requireMetric(await operator.metrics(), "roster_connector_requests_total", {
+        operation: "createAccount",
+        result: "success",
+      }),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it("roster.dev/paused on an Employee stops its changes and shows Paused", async () => {
-    const { s } = await setUp("pause-emp", {});
+    const { s, operator } = await setUp("pause-emp", {});
     await s.apply("Employee", "pia", person("P2", "pia"));
     await s.until("pia", "Active", (e) => e.status?.phase === "Active");
     await s.apply("Employee", "pia", person("P2", "pia", { employmentStatus: "Terminated" }), {
@@ -322,7 +435,21 @@ describe("pause", () => {
       "Paused",
       (e) => e.status?.conditions?.some((c) => c.type === "Paused" && c.status === "True") === true,
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    // The Paused condition for the current generation is written by the reconcile that saw the
+    // change; once the queue is idle that reconcile has finished, and nothing else is pending.
+    await employeeQueueIdle(operator);
     expect(attr(await s.ldap.person(s.usersDN, "P2"), "pwdAccountLockedTime")).toEqual([]);
+    expect((await s.employee("pia")).status?.phase).toBe("Active");
+
+    // Control: the held-back change is real; with the annotation gone the leaver is disabled.
+    await s.apply("Employee", "pia", person("P2", "pia", { employmentStatus: "Terminated" }), {
+      annotations: {},
+    });
+    await s.until(
+      "pia",
+      "Deprovisioned once unpaused",
+      (e) => e.status?.phase === "Deprovisioned" && !e.status.conditions?.some((c) => c.type === "Paused"),
+    );
+    expect(attr(await s.ldap.person(s.usersDN, "P2"), "pwdAccountLockedTime")).toEqual(["000001010000Z"]);
   });
 });

@@ -86,7 +86,7 @@ describe("Argo CD health on live objects", () => {
       "held",
       (e) => e.status?.conditions?.some((c) => c.reason === "DeprovisioningHeld") === true,
     );
-    expect(hal.status?.accounts?.[0]?.state).toBe("Active");
+    expect(hal.status?.accounts?.[0]?.state).toBe("Held");
   });
 
   it("deletes a leaver's account deleteAfter after it was disabled, once approved", async () => {

@@ -1,21 +1,39 @@
 // Child processes of the test harness: started with logs in a file, always stopped when the
 // Node process ends (normally, by an uncaught error or by SIGINT/SIGTERM).
+//
+// Each child leads its own process group (detached), so a terminal's Ctrl-C, which signals the
+// whole foreground group, reaches only the Node process: it decides the order of shutdown
+// (`roster dev` stops the operator while the API server still answers) and then stops the
+// servers itself, the whole group of each: SIGTERM, SIGKILL after a grace period, and SIGKILL
+// from the "exit" hook for any still running. Out of the group, a child no longer dies with it
+// (`kill -9 -PGID`), so each runs under setpriv --pdeathsig: the kernel SIGKILLs it when this
+// process dies without running any cleanup.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 
+const SETPRIV = "/usr/bin/setpriv";
 const children = new Set<ChildProcess>();
 const directories = new Set<string>();
 let hooked = false;
 
-function cleanupNow(): void {
-  for (const child of children) {
+/** Signals the child's process group (it leads one), or the child alone if that fails. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  // Not after its exit was seen: the pid (and so the group id) may belong to someone else by now.
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
     try {
-      child.kill("SIGKILL");
+      child.kill(signal);
     } catch {
       // already gone
     }
   }
+}
+
+function cleanupNow(): void {
+  for (const child of children) signalGroup(child, "SIGKILL");
   children.clear();
   for (const dir of directories) rmSync(dir, { recursive: true, force: true });
   directories.clear();
@@ -65,8 +83,17 @@ export function startProcess(
   env?: NodeJS.ProcessEnv,
 ): Managed {
   hook();
+  if (existsSync(SETPRIV) && command !== SETPRIV) {
+    args = ["--pdeathsig", "KILL", "--", command, ...args];
+    command = SETPRIV;
+  }
   const fd = openSync(logFile, "a");
-  const child = spawn(command, args, { stdio: ["ignore", fd, fd], env: env ?? process.env });
+  const child = spawn(command, args, {
+    stdio: ["ignore", fd, fd],
+    env: env ?? process.env,
+    // Its own process group: see the top of this file.
+    detached: true,
+  });
   closeSync(fd);
   children.add(child);
   const exited = new Promise<number | null>((resolve) => {
@@ -88,8 +115,8 @@ export function startProcess(
   };
   const signalAndWait = async (signal: NodeJS.Signals, graceMs: number) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    signalGroup(child, signal);
+    const timer = setTimeout(() => signalGroup(child, "SIGKILL"), graceMs);
     await exited;
     clearTimeout(timer);
   };

@@ -2,6 +2,7 @@
 // `kubectl describe`; repeats are aggregated into one Event with a count.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { pino } from "pino";
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { EventRecorder } from "../../src/controller/events.ts";
 import { API_VERSION, GROUP, VERSION } from "../../src/api/schema.ts";
@@ -92,7 +93,7 @@ describe("EventRecorder", () => {
     );
   });
 
-  it("creates a new event when the aggregated one is gone, and never throws", async () => {
+  it("creates a new event when the aggregated one is gone", async () => {
     const recorder = new EventRecorder(cp.kubeconfig);
     await recorder.normal(employee, "Synced", "in sync");
     const [first] = (await eventsFor("ada")).filter((e) => e.reason === "Synced");
@@ -101,9 +102,38 @@ describe("EventRecorder", () => {
     const synced = (await eventsFor("ada")).filter((e) => e.reason === "Synced");
     expect(synced).toHaveLength(1);
     expect(synced[0]!.count).toBe(1);
-    // Refused by the API server (no such namespace): the recorder logs and drops it.
+    expect(synced[0]!.metadata!.name).not.toBe(first!.metadata!.name);
+  });
+
+  it("an Event the API server refuses is logged and dropped, and later Events still get written", async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = pino({ level: "warn" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const recorder = new EventRecorder(cp.kubeconfig, { logger });
+    // Refused by the API server (no such namespace): record() resolves all the same...
     await expect(
-      recorder.normal({ ...employee, metadata: { ...employee.metadata, namespace: "no-such-ns" } }, "X", "y"),
+      recorder.normal(
+        { ...employee, metadata: { ...employee.metadata, namespace: "no-such-ns" } },
+        "RefusedReason",
+        "y",
+      ),
     ).resolves.toBeUndefined();
+    // ...because it tried, was refused, and logged it...
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        msg: "could not record event",
+        reason: "RefusedReason",
+        object: "no-such-ns/ada",
+        err: expect.objectContaining({ code: 404 }),
+      }),
+    );
+    // ...and nothing was written anywhere in its place (e.g. in another namespace).
+    const anywhere = await core.listEventForAllNamespaces({ fieldSelector: "reason=RefusedReason" });
+    expect(anywhere.items).toEqual([]);
+    // The same recorder still writes the next Event, to where it belongs.
+    await recorder.normal(employee, "AfterRefusal", "still recording");
+    const after = (await eventsFor("ada")).filter((e) => e.reason === "AfterRefusal");
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ type: "Normal", message: "still recording", count: 1 });
+    expect(logged).toHaveLength(1);
   });
 });

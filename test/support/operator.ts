@@ -77,16 +77,59 @@ export async function startOperator(options: {
   };
 }
 
-/** The value of a counter/gauge sample in Prometheus text, 0 when absent. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
+/** The labels of one sample line, e.g. `{a="x",b="y\\"z"}` (escapes as in the exposition format). */
+function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const m of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+    labels[m[1]!] = m[2]!.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
+  return labels;
+}
+
+function samples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const found: { labels: Record<string, string>; value: number }[] = [];
   for (const line of text.split("\n")) {
     if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([^ ]+)/.exec(line);
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? ([^ ]+)/.exec(line);
     if (!match || match[1] !== name) continue;
-    const labelText = match[2] ?? "";
-    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`)))
-      total += Number(match[3]);
+    found.push({ labels: parseLabels(match[2] ?? ""), value: Number(match[3]) });
   }
-  return total;
+  return found;
+}
+
+/**
+ * The sum of the samples of `name` in Prometheus text whose labels include `labels`, or
+ * undefined when there is no such sample at all: a series that is missing is not the same as one
+ * at 0 (prom-client exports a labelled counter's series only from its first inc()).
+ */
+export function metricValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const matching = samples(text, name).filter((s) =>
+    Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
+  return matching.length === 0 ? undefined : matching.reduce((total, s) => total + s.value, 0);
+}
+
+/** As metricValue for a series that must exist; throws, naming what is there, when it does not. */
+export function requireMetric(text: string, name: string, labels: Record<string, string> = {}): number {
+  const value = metricValue(text, name, labels);
+  if (value === undefined) {
+    const present = samples(text, name).map((s) => JSON.stringify(s.labels));
+    throw new Error(
+      `no sample of ${name}${JSON.stringify(labels)} in the metrics; ` +
+        (present.length ? `its series: ${present.join(", ")}` : "no series of that name at all"),
+    );
+  }
+  return value;
+}
+
+/**
+ * A counter that may legitimately not exist yet, as 0: only for a labelled counter that has never
+ * been incremented in this process (prom-client exports no series for it until then). Say at the
+ * call site why absence is meaningful there; elsewhere use requireMetric.
+ */
+export function counterOrZero(text: string, name: string, labels: Record<string, string> = {}): number {
+  return metricValue(text, name, labels) ?? 0;
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { TerminalError, WorkQueue, keyOf, splitKey } from "../../src/controller/queue.ts";
+import { WorkQueue, keyOf, splitKey } from "../../src/controller/queue.ts";
+import { TerminalError } from "../../src/controller/errors.ts";
 import { registry } from "../../src/observe/metrics.ts";
 
 let seq = 0;

@@ -1,4 +1,5 @@
-// The LDAP connector: see connector.ts for the behaviour, attributes.ts for the attribute mapping.
+// The LDAP connector: see connector.ts for the behaviour (over base/), attributes.ts for the attribute
+// mapping, client.ts for the connection, entries.ts and groups.ts for person and group entries.
 export {
   createLdapConnector,
   withLdapDefaults,

@@ -8,7 +8,10 @@
 // - After `attempts` tries, or for a long Retry-After, ScimUnavailableError: the controller
 //   requeues and tries again later. Any other 4xx is thrown at once as ScimHttpError with the
 //   service's scimType and detail.
+// - Every attempt of a write (non-GET) checks the fence of the connector write in progress right
+//   before it is sent (base/fence.ts): waiting for a token or a retry may outlast the leader Lease.
 // The token and request bodies (which may carry a password) are never logged nor put in errors.
+import { checkFence } from "../base/fence.ts";
 import type { ConnectorLogger } from "../types.ts";
 import { readError } from "./dialect.ts";
 import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, TokenBucket, type RetryTiming } from "./ratelimit.ts";
@@ -57,8 +60,6 @@ export type ScimClientOptions = {
   requestsPerSecond: number;
   fetch: () => Promise<typeof fetch>;
   logger: ConnectorLogger;
-  /** Called right before every non-GET request is sent. */
-  fence?: () => void;
   timeoutMs?: number;
   retry?: Partial<RetryTiming>;
 };
@@ -120,7 +121,8 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
     for (let attempt = 1; ; attempt++) {
       if (closed) throw new Error("scim connector is closed");
       await bucket.take();
-      if (method !== "GET") opts.fence?.();
+      // After pacing and any backoff: check again that this replica may still write.
+      if (method !== "GET") checkFence();
       const started = Date.now();
       let status: number;
       let body: unknown;

@@ -1,13 +1,14 @@
-// The SCIM 2.0 connector (RFC 7643/7644): Users with the enterprise extension, Groups.
+// The SCIM 2.0 connector (RFC 7643/7644): Users with the enterprise extension, Groups; the
+// connector base (base/connector.ts: ownership guard, adoption, fencing, dangling members,
+// membership inversion) over SCIM primitives.
 //
 // Ownership: a User is Roster's when its externalId equals the employeeId exactly (string compare;
-// ids are opaque). Every write to a User first reads it (GET /Users/{id}) and refuses with
-// NotOwnedError when the externalId differs or is missing. Accounts are looked up by externalId,
-// then by userName, before creating; a POST that fails with 409 (uniqueness) is looked up again
-// and adopted only when the existing User is owned (e.g. created by an earlier attempt whose
-// answer was lost). A User with the same userName and another or no externalId is never adopted:
-// it is outside the managed scope (api.md: the operator touches only Users whose externalId
-// matches), so createAccount fails with NotOwnedError and someone must resolve it by hand.
+// ids are opaque). Every write to a User first reads it (GET /Users/{id}). Accounts are looked up
+// by externalId, then by userName, before creating; a POST that fails with 409 (uniqueness) is
+// looked up again and adopted only when the existing User is owned (e.g. created by an earlier
+// attempt whose answer was lost). A User with the same userName and another or no externalId is
+// never adopted: it is outside the managed scope (api.md: the operator touches only Users whose
+// externalId matches), so createAccount fails with NotOwnedError and someone must resolve it by hand.
 //
 // Discovery: /ServiceProviderConfig decides PATCH (PatchOp, lowercase op names) or PUT of the full
 // resource for attribute and enabled changes; /ResourceTypes gives the Users and Groups endpoints.
@@ -20,15 +21,9 @@
 //
 // HTTP, pacing and retries: see client.ts. The token is never logged.
 import type { ScimSpecT } from "../../api/types.ts";
-import {
-  AccountNotFoundError,
-  NotOwnedError,
-  silentLogger,
-  type AccountRef,
-  type ActualAccount,
-  type ConnectorLogger,
-  type TargetConnector,
-} from "../types.ts";
+import { createConnector } from "../base/connector.ts";
+import type { TargetPrimitives } from "../base/primitives.ts";
+import { silentLogger, type ActualAccount, type ConnectorLogger, type TargetConnector } from "../types.ts";
 import {
   applyChanges,
   buildResource,
@@ -116,7 +111,6 @@ export function createScimConnector(
     requestsPerSecond: spec.requestsPerSecond ?? DEFAULT_REQUESTS_PER_SECOND,
     fetch: async () => (await getTransport()).fetch,
     logger: log,
-    ...(opts.fence ? { fence: opts.fence } : {}),
     ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.retry ? { retry: opts.retry } : {}),
   });
@@ -189,47 +183,16 @@ export function createScimConnector(
     return [...byId.values()];
   }
 
-  async function readUser(id: string): Promise<Json | undefined> {
-    try {
-      const body = (await client.request("GET", userPath(id))).body;
-      if (typeof body !== "object" || body === null) throw new Error(`SCIM GET ${userPath(id)}: no resource`);
-      return body as Json;
-    } catch (err) {
-      if (isHttpError(err, 404)) return undefined;
-      throw err;
-    }
+  async function readUser(id: string): Promise<Json> {
+    const body = (await client.request("GET", userPath(id))).body;
+    if (typeof body !== "object" || body === null) throw new Error(`SCIM GET ${userPath(id)}: no resource`);
+    return body as Json;
   }
 
   const externalIdOf = (user: Json) => toId(field(user, EMPLOYEE_ID_ATTRIBUTE));
-
-  /** Reads the User and requires that it is owned by ref.employeeId. */
-  async function ownedUser(ref: AccountRef): Promise<Json> {
-    if (!ref.employeeId)
-      throw new NotOwnedError(`refusing to modify SCIM user ${ref.id}: no employeeId given`);
-    const user = await readUser(ref.id);
-    if (!user) throw new AccountNotFoundError(`SCIM user ${ref.id} does not exist`);
-    if (externalIdOf(user) !== ref.employeeId) {
-      throw new NotOwnedError(`SCIM user ${ref.id} is not owned by Roster for employee ${ref.employeeId}`);
-    }
-    return user;
-  }
-
-  /** The User owned by employeeId: by externalId, then by userName; throws when several. */
-  async function findOwned(employeeId: string, username: string | undefined): Promise<Json | undefined> {
-    const lookups = [eqFilter(EMPLOYEE_ID_ATTRIBUTE, employeeId)];
-    if (username) lookups.push(eqFilter(USERNAME_ATTRIBUTE, username));
-    for (const filter of lookups) {
-      const owned = (await listAll(usersPath, { filter }, DEFAULT_PAGE_SIZE)).filter(
-        (u) => externalIdOf(u) === employeeId,
-      );
-      if (owned.length > 1) {
-        const ids = owned.map((u) => toId(field(u, "id"))).join(", ");
-        throw new Error(`employee ${employeeId} owns ${owned.length} SCIM users: ${ids}`);
-      }
-      if (owned.length === 1) return owned[0];
-    }
-    return undefined;
-  }
+  const idOf = (user: Json) => toId(field(user, "id")) ?? "";
+  const byExternalId = (employeeId: string) =>
+    listAll(usersPath, { filter: eqFilter(EMPLOYEE_ID_ATTRIBUTE, employeeId) }, DEFAULT_PAGE_SIZE);
 
   async function findGroup(name: string): Promise<Group | undefined> {
     const found = (
@@ -241,20 +204,9 @@ export function createScimConnector(
     return found[0];
   }
 
-  /** The Groups that have userId as a member. */
-  async function groupsOf(userId: string): Promise<Group[]> {
-    const filter = valuePathFilter("members", "value", userId);
-    return (await listAll(groupsPath, { filter, attributes: "displayName" }, DEFAULT_PAGE_SIZE)).map((g) => ({
-      id: toId(field(g, "id"))!,
-      displayName: String(field(g, "displayName") ?? ""),
-    }));
-  }
-
-  const names = (groups: Group[]) => groups.map((g) => g.displayName).sort();
-
   function toAccount(user: Json, groups: string[]): ActualAccount {
     return {
-      id: toId(field(user, "id")) ?? "",
+      id: idOf(user),
       employeeId: externalIdOf(user) ?? "",
       username: String(field(user, USERNAME_ATTRIBUTE) ?? ""),
       attributes: readAttributes(user, managed),
@@ -307,50 +259,13 @@ export function createScimConnector(
     });
   }
 
-  async function addMember(name: string, userId: string): Promise<void> {
-    let group = await findGroup(name);
-    if (!group) {
-      try {
-        await client.request("POST", groupsPath, {
-          body: { schemas: [CORE_GROUP_SCHEMA], displayName: name, members: [{ value: userId }] },
-        });
-        log.info({ group: name }, "scim: created group");
-        return;
-      } catch (err) {
-        if (!isHttpError(err, 409)) throw err;
-        group = await findGroup(name); // created concurrently
-        if (!group) throw err;
-      }
-    }
-    try {
-      await patchGroup(group, [{ op: "add", path: "members", value: [{ value: userId }] }]);
-    } catch (err) {
-      if (!isHttpError(err, 409)) throw err; // already a member
-    }
-  }
-
-  async function removeMember(group: Group, userId: string): Promise<void> {
-    try {
-      await patchGroup(group, [{ op: "remove", path: valuePathFilter("members", "value", userId) }]);
-    } catch (err) {
-      // Not a member (any more): RFC 7644 noTarget, or the group went away.
-      if (isHttpError(err, 404) || (isHttpError(err, 400) && err.scimType === "noTarget")) return;
-      throw err;
-    }
-  }
-
-  async function setActive(user: Json, id: string, enabled: boolean): Promise<void> {
-    if ((toBoolean(field(user, "active")) ?? true) === enabled) return;
-    await writeUser(id, [{ op: "replace", path: "active", value: enabled }], () => ({
-      ...user,
-      [keyOf(user, "active") ?? "active"]: enabled,
-    }));
-  }
-
-  const connector: ScimConnector = {
-    managedAttributes: managed,
-    discover,
-    groupKey: (name) => name,
+  const primitives: TargetPrimitives<Json, Group> = {
+    name: "scim",
+    idLabel: "id",
+    employeeIdAttribute: EMPLOYEE_ID_ATTRIBUTE,
+    accountsLabel: "SCIM users",
+    describe: (id, username) =>
+      username === undefined ? `SCIM user ${id}` : `SCIM user ${username} (${id})`,
 
     async check() {
       await known();
@@ -363,108 +278,29 @@ export function createScimConnector(
         ).body,
       );
     },
-
-    async findAccount(employeeId, username) {
-      const user = await findOwned(employeeId, username);
-      if (!user) return undefined;
-      return toAccount(user, names(await groupsOf(toId(field(user, "id"))!)));
+    groupKey: (name) => name,
+    async close() {
+      client.close();
+      await (await transport?.catch(() => undefined))?.close();
     },
+    isNotFound: (err) => isHttpError(err, 404),
+    isConflict: (err) => isHttpError(err, 409),
 
-    async createAccount(a, password) {
-      let user = await findOwned(a.employeeId, a.username);
-      let created = false;
-      if (!user) {
-        const body = buildResource({
-          ...a.attributes,
-          [USERNAME_ATTRIBUTE]: [a.username],
-          [EMPLOYEE_ID_ATTRIBUTE]: [a.employeeId],
-        });
-        body.active = a.enabled;
-        if (password !== undefined) body.password = password;
-        try {
-          const res = await client.request("POST", usersPath, { body });
-          const id = toId(field(res.body, "id"));
-          user = id !== undefined ? (res.body as Json) : await findOwned(a.employeeId, a.username);
-          if (!user) throw new Error(`SCIM user ${a.username} was created but cannot be found`);
-          created = true;
-          log.info({ id, employeeId: a.employeeId }, "scim: created account");
-        } catch (err) {
-          if (!isHttpError(err, 409)) throw err;
-          user = await findOwned(a.employeeId, a.username);
-          if (!user) {
-            const byName = await listAll(usersPath, { filter: eqFilter(USERNAME_ATTRIBUTE, a.username) }, 10);
-            const other = byName.find(
-              (u) => String(field(u, USERNAME_ATTRIBUTE) ?? "").toLowerCase() === a.username.toLowerCase(),
-            );
-            if (other) {
-              throw new NotOwnedError(
-                `SCIM user ${a.username} (${toId(field(other, "id"))}) exists and is not owned by Roster (it has ${externalIdOf(other) === undefined ? "no" : "another"} externalId); not adopting it`,
-                { cause: err },
-              );
-            }
-            throw err;
-          }
-          log.info({ id: toId(field(user, "id")), employeeId: a.employeeId }, "scim: adopting owned account");
-        }
-      }
-      const ref = { id: toId(field(user, "id"))!, employeeId: a.employeeId };
-      if (!created) await setActive(user, ref.id, a.enabled);
-      for (const group of a.groups) await addMember(group, ref.id);
-      return toAccount(await ownedUser(ref), names(await groupsOf(ref.id)));
+    readById: readUser,
+    searchByEmployeeId: byExternalId,
+    async searchByUsername(username) {
+      const found = await listAll(
+        usersPath,
+        { filter: eqFilter(USERNAME_ATTRIBUTE, username) },
+        DEFAULT_PAGE_SIZE,
+      );
+      // userName is case-insensitive (RFC 7643), whatever the service's filter does.
+      return found.filter(
+        (u) => String(field(u, USERNAME_ATTRIBUTE) ?? "").toLowerCase() === username.toLowerCase(),
+      );
     },
-
-    async updateAttributes(ref, changes) {
-      for (const path of Object.keys(changes)) {
-        const p = parseScimPath(path);
-        const core = !p.schema || p.schema.toLowerCase() === CORE_USER_SCHEMA.toLowerCase();
-        if (core && NOT_UPDATABLE.has(p.attribute.toLowerCase())) {
-          throw new Error(`updateAttributes: ${path} is managed by the connector and cannot be changed`);
-        }
-      }
-      if (!Object.keys(changes).length) return;
-      const user = await ownedUser(ref);
-      await writeUser(ref.id, patchOperations(user, changes), () => applyChanges(user, changes));
-    },
-
-    async setEnabled(ref, enabled) {
-      const user = await ownedUser(ref);
-      await setActive(user, ref.id, enabled);
-      log.info({ id: ref.id, enabled }, "scim: set enabled");
-    },
-
-    async addToGroup(group, ref) {
-      await ownedUser(ref);
-      await addMember(group, ref.id);
-    },
-
-    async removeFromGroup(group, ref) {
-      try {
-        await ownedUser(ref);
-      } catch (err) {
-        // A dangling member (the User is gone) may still be removed.
-        if (!(err instanceof AccountNotFoundError)) throw err;
-      }
-      const found = await findGroup(group);
-      if (found) await removeMember(found, ref.id);
-    },
-
-    async deleteAccount(ref) {
-      try {
-        await ownedUser(ref);
-      } catch (err) {
-        if (err instanceof AccountNotFoundError) return;
-        throw err;
-      }
-      if (await patchSupported())
-        for (const group of await groupsOf(ref.id)) await removeMember(group, ref.id);
-      try {
-        await client.request("DELETE", userPath(ref.id));
-        log.info({ id: ref.id, employeeId: ref.employeeId }, "scim: deleted account");
-      } catch (err) {
-        if (!isHttpError(err, 404)) throw err;
-      }
-    },
-
+    // Looked up by externalId, then by userName (see above).
+    findsByUsername: true,
     async listAccounts(pageSize = DEFAULT_PAGE_SIZE) {
       let users: Json[];
       try {
@@ -474,24 +310,111 @@ export function createScimConnector(
         if (!isHttpError(err, 400)) throw err;
         users = await listAll(usersPath, {}, pageSize);
       }
-      const membership = new Map<string, string[]>();
-      for (const g of await listAll(groupsPath, { attributes: "displayName,members" }, pageSize)) {
-        const name = String(field(g, "displayName") ?? "");
-        const members = field(g, "members");
-        for (const m of Array.isArray(members) ? members : []) {
-          const id = toId(field(m, "value"));
-          if (id !== undefined) membership.set(id, [...(membership.get(id) ?? []), name]);
+      return users.filter((u) => externalIdOf(u) !== undefined);
+    },
+    idOf,
+    employeeIdsOf: (user) => {
+      const id = externalIdOf(user);
+      return id === undefined ? [] : [id];
+    },
+    toAccount,
+    idKey: (id) => id,
+
+    async addAccount(a, password) {
+      const body = buildResource({
+        ...a.attributes,
+        [USERNAME_ATTRIBUTE]: [a.username],
+        [EMPLOYEE_ID_ATTRIBUTE]: [a.employeeId],
+      });
+      body.active = a.enabled;
+      if (password !== undefined) body.password = password;
+      const res = await client.request("POST", usersPath, { body });
+      const id = toId(field(res.body, "id"));
+      return id === undefined ? undefined : { id, entry: res.body as Json };
+    },
+    validateChanges(changes) {
+      for (const path of Object.keys(changes)) {
+        const p = parseScimPath(path);
+        const core = !p.schema || p.schema.toLowerCase() === CORE_USER_SCHEMA.toLowerCase();
+        if (core && NOT_UPDATABLE.has(p.attribute.toLowerCase())) {
+          throw new Error(`updateAttributes: ${path} is managed by the connector and cannot be changed`);
         }
       }
-      return users
-        .filter((u) => externalIdOf(u) !== undefined)
-        .map((u) => toAccount(u, (membership.get(toId(field(u, "id"))!) ?? []).sort()));
+    },
+    async modifyAttributes(ref, user, changes) {
+      await writeUser(ref.id, patchOperations(user, changes), () => applyChanges(user, changes));
+    },
+    async setEnabled(ref, user, enabled) {
+      if ((toBoolean(field(user, "active")) ?? true) === enabled) return;
+      await writeUser(ref.id, [{ op: "replace", path: "active", value: enabled }], () => ({
+        ...user,
+        [keyOf(user, "active") ?? "active"]: enabled,
+      }));
+    },
+    async removeAccount(ref) {
+      await client.request("DELETE", userPath(ref.id));
     },
 
-    async close() {
-      client.close();
-      await (await transport?.catch(() => undefined))?.close();
+    /** The Groups that have userId as a member. */
+    async groupsOf(userId) {
+      const filter = valuePathFilter("members", "value", userId);
+      return (await listAll(groupsPath, { filter, attributes: "displayName" }, DEFAULT_PAGE_SIZE)).map(
+        (g) => ({
+          id: toId(field(g, "id"))!,
+          displayName: String(field(g, "displayName") ?? ""),
+        }),
+      );
     },
+    groupName: (g) => g.displayName,
+    findGroup,
+    async listGroups(pageSize = DEFAULT_PAGE_SIZE) {
+      return (await listAll(groupsPath, { attributes: "displayName,members" }, pageSize)).map((g) => {
+        const members = field(g, "members");
+        return {
+          name: String(field(g, "displayName") ?? ""),
+          members: (Array.isArray(members) ? members : [])
+            .map((m) => toId(field(m, "value")))
+            .filter((id): id is string => id !== undefined),
+        };
+      });
+    },
+    async addMember(name, userId) {
+      let group = await findGroup(name);
+      if (!group) {
+        try {
+          await client.request("POST", groupsPath, {
+            body: { schemas: [CORE_GROUP_SCHEMA], displayName: name, members: [{ value: userId }] },
+          });
+          log.info({ group: name }, "scim: created group");
+          return;
+        } catch (err) {
+          if (!isHttpError(err, 409)) throw err;
+          group = await findGroup(name); // created concurrently
+          if (!group) throw err;
+        }
+      }
+      try {
+        await patchGroup(group, [{ op: "add", path: "members", value: [{ value: userId }] }]);
+      } catch (err) {
+        if (!isHttpError(err, 409)) throw err; // already a member
+      }
+    },
+    async removeMember(group, userId) {
+      try {
+        await patchGroup(group, [{ op: "remove", path: valuePathFilter("members", "value", userId) }]);
+      } catch (err) {
+        // Not a member (any more): RFC 7644 noTarget, or the group went away.
+        if (isHttpError(err, 404) || (isHttpError(err, 400) && err.scimType === "noTarget")) return;
+        throw err;
+      }
+    },
+    // Without PATCH membership cannot change: delete without removing memberships first.
+    canChangeMembers: patchSupported,
   };
-  return connector;
+
+  return {
+    ...createConnector(primitives, { logger: log, fence: opts.fence }),
+    managedAttributes: managed,
+    discover,
+  };
 }

@@ -1,14 +1,23 @@
 // `roster dev` (npm start): the whole thing on one machine. Brings up the test harness's control
 // plane and slapd, installs the CRDs, creates a sample Connector, policies and Employees, writes
 // connection details to .roster/dev/, and runs the operator in the foreground until Ctrl-C.
-import { mkdirSync, copyFileSync, writeFileSync, existsSync } from "node:fs";
+//
+// It lives with the harness, not in src/: bin/roster.js routes `roster dev` here when this file
+// exists (a source checkout); the compiled CLI and the container image know nothing of test/.
+import { mkdirSync, copyFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
-import { API_VERSION, GROUP, VERSION } from "../api/schema.ts";
-import { createLogger } from "../observe/logger.ts";
-import { prettyDestination } from "../observe/pretty.ts";
-import { runOperator } from "../controller/operator.ts";
+import { API_VERSION, GROUP, VERSION } from "../../src/api/schema.ts";
+import { createLogger } from "../../src/observe/logger.ts";
+import { prettyDestination } from "../../src/observe/pretty.ts";
+import { runOperator } from "../../src/controller/operator.ts";
+import { startControlPlane } from "./controlplane.ts";
+import { startSlapd } from "./slapd.ts";
+import { startScimServer } from "./scim.ts";
+
+/** How long Ctrl-C waits for the operator (finishing reconciles, releasing the Lease). */
+const OPERATOR_STOP_MS = 5000;
 
 const HELP = `Usage: roster dev [flags]
 
@@ -140,23 +149,6 @@ export async function devCommand(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const harness = resolve(import.meta.dirname, "../../test/harness");
-  if (!existsSync(join(harness, "controlplane.ts"))) {
-    throw new Error(
-      "roster dev needs a source checkout (test/harness); it is not part of the container image",
-    );
-  }
-  // The harness lives in test/, outside the compiled tree: typed here by the little dev uses.
-  type Stoppable = { stop(): Promise<void> };
-  type Harness = {
-    startControlPlane(o: { log: (line: string) => void }): Promise<Stoppable & { kubeconfigPath: string }>;
-    startSlapd(): Promise<Stoppable & LdapDetails & { adminPassword: string; baseDN: string }>;
-    startScimServer(): Promise<Stoppable & { baseURL: string; token: string }>;
-  };
-  const { startControlPlane } = (await import(join(harness, "controlplane.ts"))) as Harness;
-  const { startSlapd } = (await import(join(harness, "slapd.ts"))) as Harness;
-  const { startScimServer } = (await import(join(harness, "scim.ts"))) as Harness;
-
   const out = resolve(values.dir!);
   mkdirSync(out, { recursive: true });
   console.log(
@@ -233,15 +225,46 @@ Ctrl-C stops the operator, the control plane and slapd.
       metricsAddress: values["metrics-addr"]!,
       connectorCheckMs: 30_000,
     });
-    const stop = () => {
-      console.log("\nroster dev: stopping...");
-      void operator.stop();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-    await operator.done;
+    // The servers lead their own process groups (processes.ts), so Ctrl-C reaches only this
+    // process: stop the operator first, while the API server still answers (it releases the
+    // Lease), then the servers. Another Ctrl-C while stopping exits at once; the "exit" hook of
+    // processes.ts kills the servers and removes their data.
+    let stopping = false;
+    const stopped = new Promise<void>((resolveStopped) => {
+      const onSignal = () => {
+        if (stopping) {
+          console.log("roster dev: stopping now");
+          process.exit(130);
+        }
+        stopping = true;
+        console.log("\nroster dev: stopping...");
+        const timer = setTimeout(() => {
+          console.log(`roster dev: the operator did not stop within ${OPERATOR_STOP_MS} ms; stopping anyway`);
+          resolveStopped();
+        }, OPERATOR_STOP_MS);
+        void operator.stop().finally(() => {
+          clearTimeout(timer);
+          resolveStopped();
+        });
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+    });
+    await Promise.race([operator.done, stopped]);
   } finally {
     await shutdownHarness();
   }
   return 0;
+}
+
+/** Runs `roster dev` with this process's arguments after "dev" and exits with its code. */
+export function run(): void {
+  devCommand(process.argv.slice(3)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const usage = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      process.stderr.write(`roster: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
 }

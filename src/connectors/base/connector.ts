@@ -1,0 +1,212 @@
+// The connector base: the TargetConnector contract (types.ts) over a target's primitives
+// (primitives.ts), so that what every target shares is written once.
+//
+// - Ownership guard: every write first reads the account and requires the exact employeeId of the
+//   AccountRef (NotOwnedError otherwise; AccountNotFoundError when it is gone). Accounts outside
+//   the target's managed scope are refused before they are read.
+// - Fencing: the fence is checked before every write primitive (and, through fence.ts, by the
+//   transport right before each write request leaves).
+// - createAccount: an account owned by the employee is returned as it is (after bringing its
+//   enabled state and groups in line); when creating conflicts with an existing account, it is
+//   adopted only when it is owned (a create whose answer was lost, a concurrent create), otherwise
+//   NotOwnedError: an account with that name that is not Roster's is never taken over.
+// - Dangling members: removeFromGroup still removes an account that no longer exists.
+// - deleteAccount removes the account from its managed groups, then deletes it; missing is fine.
+// - listAccounts inverts the groups' member lists, instead of asking for each account's groups.
+import { AccountNotFoundError, NotOwnedError, silentLogger } from "../types.ts";
+import type {
+  AccountRef,
+  ActualAccount,
+  ConnectorLogger,
+  DesiredAccount,
+  TargetConnector,
+} from "../types.ts";
+import { fencedWrite, type Fence } from "./fence.ts";
+import type { Created, TargetPrimitives } from "./primitives.ts";
+
+export type ConnectorBaseOptions = {
+  logger?: ConnectorLogger;
+  /** Called right before every write; throws (or exits) to stop it. */
+  fence?: Fence;
+};
+
+export function createConnector<E, G>(
+  p: TargetPrimitives<E, G>,
+  options: ConnectorBaseOptions = {},
+): TargetConnector {
+  const log = options.logger ?? silentLogger;
+  const fence = options.fence ?? (() => {});
+  const write = <T>(fn: () => Promise<T>) => fencedWrite(fence, fn);
+
+  async function read(id: string): Promise<E | undefined> {
+    try {
+      return await p.readById(id);
+    } catch (err) {
+      if (p.isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  const owns = (entry: E, employeeId: string) => p.employeeIdsOf(entry).includes(employeeId);
+
+  /** The ownership guard: reads the account and requires that it is owned by ref.employeeId. */
+  async function owned(ref: AccountRef): Promise<E> {
+    if (!ref.employeeId)
+      throw new NotOwnedError(`refusing to modify ${p.describe(ref.id)}: no employeeId given`);
+    const outside = p.outOfScope?.(ref.id);
+    if (outside !== undefined) throw new NotOwnedError(outside);
+    const entry = await read(ref.id);
+    if (entry === undefined) throw new AccountNotFoundError(`${p.describe(ref.id)} does not exist`);
+    if (!owns(entry, ref.employeeId)) {
+      throw new NotOwnedError(`${p.describe(ref.id)} is not owned by Roster for employee ${ref.employeeId}`);
+    }
+    return entry;
+  }
+
+  /** The account owned by employeeId (exact match): by employeeId, then (if the target does) by username. */
+  async function findOwned(employeeId: string, username: string | undefined): Promise<E | undefined> {
+    const lookups = [() => p.searchByEmployeeId(employeeId)];
+    if (p.findsByUsername && username) lookups.push(() => p.searchByUsername(username));
+    for (const lookup of lookups) {
+      const found = (await lookup()).filter((e) => owns(e, employeeId));
+      if (found.length > 1) {
+        throw new Error(
+          `employee ${employeeId} owns ${found.length} ${p.accountsLabel}: ${found.map(p.idOf).join("; ")}`,
+        );
+      }
+      if (found.length === 1) return found[0];
+    }
+    return undefined;
+  }
+
+  async function groupNames(id: string): Promise<string[]> {
+    return (await p.groupsOf(id)).map((g) => p.groupName(g)).sort();
+  }
+
+  /** After a create conflicted: the existing account if it is owned, NotOwnedError if it is not. */
+  async function adopt(employeeId: string, username: string, conflict: unknown): Promise<E> {
+    const existing = (await findOwned(employeeId, username)) ?? (await p.searchByUsername(username))[0];
+    if (existing === undefined) throw conflict;
+    const ids = p.employeeIdsOf(existing);
+    if (!ids.includes(employeeId)) {
+      throw new NotOwnedError(
+        `${p.describe(p.idOf(existing), username)} exists and is not owned by Roster (it has ${ids.length ? "another" : "no"} ${p.employeeIdAttribute}); not adopting it`,
+        { cause: conflict },
+      );
+    }
+    log.info({ [p.idLabel]: p.idOf(existing), employeeId }, `${p.name}: adopting owned account`);
+    return existing;
+  }
+
+  /** Creates the account and reads it back; adopts or refuses an existing one on a conflict. */
+  async function create(a: DesiredAccount, password: string | undefined): Promise<E> {
+    let created: Created<E> | undefined;
+    try {
+      created = await write(() => p.addAccount(a, password));
+    } catch (err) {
+      if (!p.isConflict(err)) throw err;
+      return adopt(a.employeeId, a.username, err);
+    }
+    log.info({ [p.idLabel]: created?.id, employeeId: a.employeeId }, `${p.name}: created account`);
+    if (created?.entry !== undefined) return created.entry;
+    const entry =
+      created !== undefined
+        ? await owned({ id: created.id, employeeId: a.employeeId })
+        : await findOwned(a.employeeId, a.username);
+    if (entry === undefined)
+      throw new Error(`${p.name}: account ${a.username} was created but cannot be found`);
+    return entry;
+  }
+
+  return {
+    groupKey: (name) => p.groupKey(name),
+    check: () => p.check(),
+    close: () => p.close(),
+
+    async findAccount(employeeId, username) {
+      const entry = await findOwned(employeeId, username);
+      return entry === undefined ? undefined : p.toAccount(entry, await groupNames(p.idOf(entry)));
+    },
+
+    async createAccount(a, password) {
+      let entry = await findOwned(a.employeeId, a.username);
+      const expected = p.expectedId?.(a.username);
+      if (entry !== undefined && expected !== undefined && p.idKey(p.idOf(entry)) !== p.idKey(expected)) {
+        throw new Error(
+          `employee ${a.employeeId} already has ${p.describe(p.idOf(entry))}; not creating ${expected}`,
+        );
+      }
+      entry ??= await create(a, password);
+      const ref = { id: p.idOf(entry), employeeId: a.employeeId };
+      const current = entry;
+      await write(() => p.setEnabled(ref, current, a.enabled));
+      for (const group of a.groups) await write(() => p.addMember(group, ref.id));
+      return p.toAccount(await owned(ref), await groupNames(ref.id));
+    },
+
+    async updateAttributes(ref, changes) {
+      p.validateChanges(changes);
+      if (!Object.keys(changes).length) return;
+      const entry = await owned(ref);
+      await write(() => p.modifyAttributes(ref, entry, changes));
+    },
+
+    async setEnabled(ref, enabled) {
+      const entry = await owned(ref);
+      await write(() => p.setEnabled(ref, entry, enabled));
+      log.info({ [p.idLabel]: ref.id, enabled }, `${p.name}: set enabled`);
+    },
+
+    async addToGroup(group, ref) {
+      await owned(ref);
+      await write(() => p.addMember(group, ref.id));
+    },
+
+    async removeFromGroup(group, ref) {
+      try {
+        await owned(ref);
+      } catch (err) {
+        // A dangling member (the account is gone) may still be removed.
+        if (!(err instanceof AccountNotFoundError)) throw err;
+      }
+      const found = await p.findGroup(group);
+      if (found !== undefined) await write(() => p.removeMember(found, ref.id));
+    },
+
+    async deleteAccount(ref) {
+      try {
+        await owned(ref);
+      } catch (err) {
+        if (err instanceof AccountNotFoundError) return;
+        throw err;
+      }
+      if ((await p.canChangeMembers?.()) ?? true) {
+        for (const group of await p.groupsOf(ref.id)) await write(() => p.removeMember(group, ref.id));
+      }
+      try {
+        await write(() => p.removeAccount(ref));
+        log.info({ [p.idLabel]: ref.id, employeeId: ref.employeeId }, `${p.name}: deleted account`);
+      } catch (err) {
+        if (!p.isNotFound(err)) throw err;
+      }
+    },
+
+    async listAccounts(pageSize): Promise<ActualAccount[]> {
+      // Whoever owns them: the full scan reports accounts that are not Roster's as orphans.
+      const entries = await p.listAccounts(pageSize);
+      const membership = new Map<string, string[]>();
+      for (const g of await p.listGroups(pageSize)) {
+        for (const member of g.members) {
+          let key: string;
+          try {
+            key = p.idKey(member);
+          } catch {
+            continue; // a member value that is no id of this target (e.g. a malformed DN)
+          }
+          membership.set(key, [...(membership.get(key) ?? []), g.name]);
+        }
+      }
+      return entries.map((e) => p.toAccount(e, (membership.get(p.idKey(p.idOf(e))) ?? []).sort()));
+    },
+  };
+}

@@ -1,0 +1,96 @@
+// What a target implements so that createConnector (connector.ts) can run the TargetConnector
+// contract over it: small reads and writes of one account or group, no policy.
+//
+// E is the target's raw account (an LDAP entry, a SCIM User resource), G a handle of one of its
+// groups (the LDAP group name, a SCIM Group's id and displayName). The base decides ownership,
+// idempotency, fencing, adoption, dangling members and membership inversion; primitives only say
+// what the target holds and change it. Write primitives are fenced by the base and must send their
+// requests right away (a transport that may hold a write back calls checkFence() before sending).
+import type { AccountRef, ActualAccount, DesiredAccount } from "../types.ts";
+
+/** A group as listed: its name and its members' account ids, as stored. */
+export type GroupListing = { name: string; members: string[] };
+
+/** What addAccount knows about the account it created. */
+export type Created<E> = { id: string; entry?: E };
+
+export interface TargetPrimitives<E, G> {
+  // --- wording of logs and errors -------------------------------------------------------------
+  /** Log prefix: "ldap", "scim". */
+  readonly name: string;
+  /** Log field that carries an account id: "dn", "id". */
+  readonly idLabel: string;
+  /** The target's name of the ownership attribute, for messages: "employeeNumber", "externalId". */
+  readonly employeeIdAttribute: string;
+  /** What several accounts are called, for the error about an employee owning more than one. */
+  readonly accountsLabel: string;
+  /** An account for messages, e.g. "entry uid=a,ou=people,..." or "SCIM user alice (2819c223)". */
+  describe(id: string, username?: string): string;
+
+  // --- the target --------------------------------------------------------------------------
+  /** Reachable and the credentials accepted. */
+  check(): Promise<void>;
+  /** See TargetConnector.groupKey. */
+  groupKey(name: string): string;
+  close(): Promise<void>;
+  /** A missing account or group (LDAP noSuchObject, SCIM 404). */
+  isNotFound(err: unknown): boolean;
+  /** The target refused to create something that already exists (LDAP entryAlreadyExists, SCIM 409). */
+  isConflict(err: unknown): boolean;
+
+  // --- reading accounts ----------------------------------------------------------------------
+  /** The account with this id; may throw an isNotFound error or return undefined when it is missing. */
+  readById(id: string): Promise<E | undefined>;
+  /** Accounts that may carry employeeId; the base keeps only exact matches. */
+  searchByEmployeeId(employeeId: string): Promise<E[]>;
+  /** Accounts with this username, as the target compares usernames (any owner, or none). */
+  searchByUsername(username: string): Promise<E[]>;
+  /** Also look an account up by username when none is owned by employeeId (SCIM: userName). */
+  readonly findsByUsername: boolean;
+  /** Every account in the managed scope, read in pages; pageSize undefined: the target's default. */
+  listAccounts(pageSize: number | undefined): Promise<E[]>;
+  idOf(entry: E): string;
+  /** The employeeIds the account carries (usually zero or one), as stored. */
+  employeeIdsOf(entry: E): string[];
+  toAccount(entry: E, groups: string[]): ActualAccount;
+  /** Why an id is outside the managed scope (it is then never written to); undefined when inside. */
+  outOfScope?(id: string): string | undefined;
+  /** The id the account of `username` gets, for targets that derive it from the name (LDAP DNs). */
+  expectedId?(username: string): string;
+  /** A comparison key for ids: ids with equal keys are the same account (LDAP: normalized DN). */
+  idKey(id: string): string;
+
+  // --- writing accounts (fenced by the base) -------------------------------------------------
+  /**
+   * Creates the account with its attributes, initial password (if given) and, where the target
+   * takes it at creation, its enabled state; fails with an isConflict error when it exists.
+   * Resolves to what the target said about it, or undefined when it did not give the id.
+   */
+  addAccount(a: DesiredAccount, password?: string): Promise<Created<E> | undefined>;
+  /** Throws for attribute names that the connector manages itself (before anything is read). */
+  validateChanges(changes: Record<string, string[] | null>): void;
+  /** Applies the changes to `entry` (read just before by the ownership guard). */
+  modifyAttributes(ref: AccountRef, entry: E, changes: Record<string, string[] | null>): Promise<void>;
+  /** Sets the enabled state; sends nothing when `entry` is already in that state. */
+  setEnabled(ref: AccountRef, entry: E, enabled: boolean): Promise<void>;
+  /** Deletes the account; may throw an isNotFound error when it is already gone. */
+  removeAccount(ref: AccountRef): Promise<void>;
+
+  // --- groups --------------------------------------------------------------------------------
+  /** The managed groups that have the account as a member. */
+  groupsOf(id: string): Promise<G[]>;
+  groupName(group: G): string;
+  /** The group of this name, or undefined when there is none. */
+  findGroup(name: string): Promise<G | undefined>;
+  /** Every managed group with its members (for membership inversion). */
+  listGroups(pageSize: number | undefined): Promise<GroupListing[]>;
+  /** Adds a member, creating the group with it when missing; already a member is not an error. */
+  addMember(group: string, id: string): Promise<void>;
+  /** Removes a member; not a member (or the group gone) is not an error. */
+  removeMember(group: G, id: string): Promise<void>;
+  /**
+   * Whether group membership can be changed at all (SCIM only with PATCH); when it cannot,
+   * deleteAccount deletes without removing memberships first. Absent: always.
+   */
+  canChangeMembers?(): Promise<boolean>;
+}

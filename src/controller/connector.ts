@@ -1,0 +1,80 @@
+// The Connector controller: the only writer of Connector status. It checks that the target is
+// reachable with its credentials, runs SCIM discovery, and records managed accounts, the scan's
+// orphans and drift, and what the brake holds. Requeued every connector-check interval.
+import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Connector, Employee } from "../api/types.ts";
+import { connectorPaused } from "../plan/employee.ts";
+import type { ScanResult } from "../plan/scan.ts";
+import { connectorStatus } from "./summary.ts";
+import type { TargetPool } from "./targets.ts";
+import { writeStatus } from "./kube.ts";
+import { WorkQueue, keyOf, splitKey, type ReconcileResult } from "./queue.ts";
+
+export type ConnectorControllerOptions = {
+  logger: Logger;
+  custom: CustomObjectsApi;
+  getConnector(namespace: string, name: string): Connector | undefined;
+  employees(namespace: string): Employee[];
+  pool: TargetPool;
+  managed(connector: Connector): number;
+  held(connector: Connector): { count: number; limit: number };
+  scan(connector: Connector): ScanResult | undefined;
+  checkIntervalMs: number;
+};
+
+/** Status follows bursts of Employee changes at most once a second. */
+const DEBOUNCE_MS = 1000;
+
+export class ConnectorController {
+  readonly queue: WorkQueue;
+  private readonly options: ConnectorControllerOptions;
+
+  constructor(options: ConnectorControllerOptions) {
+    this.options = options;
+    this.queue = new WorkQueue({ name: "connector", logger: options.logger });
+  }
+
+  enqueue(connector: Connector, debounce = false): void {
+    if (debounce) this.queue.addAfter(keyOf(connector), DEBOUNCE_MS);
+    else this.queue.add(keyOf(connector));
+  }
+
+  run(): Promise<void> {
+    return this.queue.run(1, (key) => this.reconcile(key));
+  }
+
+  private async reconcile(key: string): Promise<ReconcileResult> {
+    const { namespace, name } = splitKey(key);
+    const connector = this.options.getConnector(namespace, name);
+    if (!connector) return {};
+    let checkError: string | undefined;
+    let capabilities: Record<string, unknown> | undefined;
+    if (!connectorPaused(connector)) {
+      try {
+        const target = await this.options.pool.get(connector);
+        await target.client.check();
+        capabilities = await target.discover?.();
+      } catch (error) {
+        checkError = error instanceof Error ? error.message : String(error);
+      }
+    }
+    const status = connectorStatus(
+      connector,
+      this.options.managed(connector),
+      checkError,
+      this.options.held(connector),
+      this.options.scan(connector),
+      new Date(),
+    );
+    await writeStatus(this.options.custom, "connectors", connector, {
+      ...status,
+      ...(capabilities ? { capabilities } : {}),
+    });
+    return { requeueAfter: this.options.checkIntervalMs };
+  }
+
+  shutdown(): Promise<void> {
+    return this.queue.shutdown();
+  }
+}

@@ -1,0 +1,84 @@
+// Status of AccessPolicies and GroupRules: how many people they match, whether their match is
+// valid, whether they are paused. One queue per kind, debounced behind bursts of Employee changes.
+import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { AccessPolicy, Employee, GroupRule } from "../api/types.ts";
+import { groupRuleStatus, policyStatus } from "./summary.ts";
+import { writeStatus } from "./kube.ts";
+import { WorkQueue, keyOf, splitKey } from "./queue.ts";
+
+export type PolicyStatusOptions = {
+  logger: Logger;
+  custom: CustomObjectsApi;
+  getPolicy(namespace: string, name: string): AccessPolicy | undefined;
+  getRule(namespace: string, name: string): GroupRule | undefined;
+  policies(namespace: string): AccessPolicy[];
+  rules(namespace: string): GroupRule[];
+  employees(namespace: string): Employee[];
+};
+
+const DEBOUNCE_MS = 1000;
+
+export class PolicyStatusController {
+  readonly policyQueue: WorkQueue;
+  readonly ruleQueue: WorkQueue;
+  private readonly options: PolicyStatusOptions;
+
+  constructor(options: PolicyStatusOptions) {
+    this.options = options;
+    this.policyQueue = new WorkQueue({ name: "accesspolicy", logger: options.logger });
+    this.ruleQueue = new WorkQueue({ name: "grouprule", logger: options.logger });
+  }
+
+  /** Every policy and rule of the namespace, after the debounce. */
+  enqueueNamespace(namespace: string): void {
+    for (const p of this.options.policies(namespace)) this.policyQueue.addAfter(keyOf(p), DEBOUNCE_MS);
+    for (const r of this.options.rules(namespace)) this.ruleQueue.addAfter(keyOf(r), DEBOUNCE_MS);
+  }
+
+  enqueuePolicy(policy: AccessPolicy): void {
+    this.policyQueue.add(keyOf(policy));
+  }
+
+  enqueueRule(rule: GroupRule): void {
+    this.ruleQueue.add(keyOf(rule));
+  }
+
+  run(): Promise<void> {
+    const o = this.options;
+    return Promise.all([
+      this.policyQueue.run(1, async (key) => {
+        const { namespace, name } = splitKey(key);
+        const policy = o.getPolicy(namespace, name);
+        if (policy)
+          await writeStatus(
+            o.custom,
+            "accesspolicies",
+            policy,
+            policyStatus(policy, o.employees(namespace), new Date()),
+          );
+      }),
+      this.ruleQueue.run(1, async (key) => {
+        const { namespace, name } = splitKey(key);
+        const rule = o.getRule(namespace, name);
+        if (rule)
+          await writeStatus(
+            o.custom,
+            "grouprules",
+            rule,
+            groupRuleStatus(
+              rule,
+              o.employees(namespace),
+              o.policies(namespace),
+              o.rules(namespace),
+              new Date(),
+            ),
+          );
+      }),
+    ]).then(() => undefined);
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.all([this.policyQueue.shutdown(), this.ruleQueue.shutdown()]).then(() => undefined);
+  }
+}

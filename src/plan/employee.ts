@@ -1,0 +1,706 @@
+// The one planner. From an Employee, the objects of its namespace and what the targets hold, it
+// returns the operations to run and the status to write (phase, accounts, entitlements,
+// conditions, requeue time). Pure: the reconciler, the drift scan and `roster plan` all call it,
+// so what they decide cannot differ.
+import type {
+  AccessPolicy,
+  AccountStatusT,
+  Connector,
+  Employee,
+  EmployeeSpecT,
+  EmployeeStatusT,
+  EntitlementT,
+  GroupRule,
+} from "../api/types.ts";
+import { rfc3339Seconds, sameStatus, setCondition, type ConditionInput } from "../api/conditions.ts";
+import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
+import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
+import { caseIgnoreKey } from "../connectors/ldap/escape.ts";
+import { evaluateAccess, isPaused, lifecycleOf, managedGroups, type Access } from "../policy/evaluate.ts";
+import { isDeprovision, parseDuration, planAccount, type Operation } from "./plan.ts";
+
+export type NamespaceObjects = {
+  employees: readonly Employee[];
+  policies: readonly AccessPolicy[];
+  rules: readonly GroupRule[];
+  connectors: readonly Connector[];
+};
+
+/** How an Employee maps onto an account of one Connector, whatever its kind. */
+export type AccountMapping = {
+  desiredAttributes(spec: EmployeeSpecT): Record<string, string[]>;
+  managedAttributes: readonly string[];
+  /** How the target compares group names (LDAP ignores case). */
+  groupKey(name: string): string;
+};
+
+export function accountMapping(connector: Connector): AccountMapping {
+  return {
+    desiredAttributes: (spec) => desiredAttributes(connector, spec),
+    managedAttributes: managedAttributes(connector),
+    groupKey: connector.spec.ldap ? caseIgnoreKey : (name) => name,
+  };
+}
+
+/**
+ * Why a target operation failed, classified once. Terminal: retrying cannot help until the
+ * Employee or its Connector changes (not owned, configuration); throttled: wait as asked;
+ * transient: retry with backoff.
+ */
+export type Failure = {
+  kind: "terminal" | "throttled" | "transient";
+  reason: string;
+  message: string;
+  retryAfterMs?: number;
+};
+
+/** What one target holds for the person, as the reconciler found it. */
+export type TargetRead =
+  { status: "read"; actual: ActualAccount | undefined } | { status: "failed"; failure: Failure };
+
+/** What running an account's operations did. */
+export type AccountResult = {
+  /** The operations that succeeded, in order. */
+  applied: Operation[];
+  /** The account after them (undefined once deleted). */
+  current: ActualAccount | undefined;
+  failure?: Failure;
+};
+
+export type BrakeHold = { held: number; limit: number };
+
+export type EmployeePlanInput = {
+  employee: Employee;
+  objects: NamespaceObjects;
+  /** Per connector to visit (see connectorsToVisit): what the target holds. Missing: not read. */
+  targets: ReadonlyMap<string, TargetRead>;
+  /** Drift the last full scan found, per connector. */
+  drift?: ReadonlyMap<string, string>;
+  /** Connectors whose brake holds this person's deprovisioning. */
+  held?: ReadonlyMap<string, BrakeHold>;
+  /** After the operations ran: what they did, per connector. */
+  results?: ReadonlyMap<string, AccountResult>;
+  now: Date;
+};
+
+export type PlannedEvent = { type: "Normal" | "Warning"; reason: string; message: string };
+
+export type AccountPlan = {
+  connector: string;
+  /** The operations to run, in order (deprovisions held by the brake already taken out). */
+  ops: Operation[];
+  /** The plan takes access away here (before the brake): ask the brake with brakeKey. */
+  deprovisions: boolean;
+  /** The account's status; undefined when there is nothing to list (nothing held or wanted). */
+  status: AccountStatusT | undefined;
+  failure?: Failure;
+  held?: BrakeHold;
+  /** Nothing failed, but the account is not where it should be yet, for this reason. */
+  waiting?: string;
+  /** With deprovisioning action Delete: when the account is to be deleted. */
+  deleteAt?: Date;
+  driftReported?: string;
+  driftCorrected?: string;
+};
+
+export type EmployeePlan = {
+  access: Access;
+  /** The Employee is paused by annotation: nothing runs, status says so. */
+  paused: boolean;
+  /** Another Employee with the same employeeId acts on the targets: this one changes nothing. */
+  duplicateOf?: string;
+  accounts: AccountPlan[];
+  status: EmployeeStatusT;
+  events: PlannedEvent[];
+  /** Connectors whose scan drift is dealt with (corrected, or stale because the Employee changed). */
+  clearDrift: string[];
+  /** The key the brake counts this person by (stable across reconciles). */
+  brakeKey: string;
+  next: {
+    /** backoff: a transient failure; after: run again in `afterMs`; none: wait for a change. */
+    retry: "backoff" | "after" | "none";
+    afterMs?: number;
+    /** Deprovisioning is confirmed everywhere: the finalizer may go. */
+    removeFinalizer: boolean;
+  };
+};
+
+const HELD_RETRY_MS = 30_000;
+const DEFAULT_DELETE_AFTER = "720h";
+
+export const EVENT_REASONS: Record<Operation["op"], string> = {
+  create: "AccountCreated",
+  update: "AccountUpdated",
+  enable: "AccountEnabled",
+  disable: "AccountDisabled",
+  delete: "AccountDeleted",
+  group_add: "GroupAdded",
+  group_remove: "GroupRemoved",
+};
+
+export function describeOperation(op: Operation, connector: string, id: string): string {
+  switch (op.op) {
+    case "create":
+      return `created account ${id} in ${connector}`;
+    case "update":
+      return `updated ${Object.keys(op.changes).sort().join(", ")} of ${id} in ${connector}`;
+    case "enable":
+      return `enabled ${id} in ${connector}`;
+    case "disable":
+      return `disabled ${id} in ${connector}`;
+    case "delete":
+      return `deleted ${id} in ${connector}`;
+    case "group_add":
+      return `added ${id} to group ${op.group} in ${connector}`;
+    case "group_remove":
+      return `removed ${id} from group ${op.group} in ${connector}`;
+  }
+}
+
+/**
+ * Where the person may hold an account: what they should have, what status remembers, and, for
+ * a leaver, every connector of the namespace (status may have been lost in a crash).
+ */
+export function connectorsToVisit(employee: Employee, objects: NamespaceObjects, now: Date): string[] {
+  const access = evaluateAccess(employee, objects.policies, objects.rules, now);
+  const names = new Set<string>(access.accounts.keys());
+  for (const account of employee.status?.accounts ?? [])
+    if (account.state !== "Deleted") names.add(account.connector);
+  if (access.lifecycle === "Terminated") for (const c of objects.connectors) names.add(c.metadata.name);
+  return [...names].sort();
+}
+
+export function connectorPaused(connector: Connector): boolean {
+  return !!connector.spec.paused || isPaused(connector);
+}
+
+/** The groups Roster manages for this person in a connector: the namespace's, and what status recorded. */
+function managedGroupsFor(
+  connector: string,
+  objects: NamespaceObjects,
+  recorded: AccountStatusT | undefined,
+): Set<string> {
+  const groups = managedGroups(connector, objects.policies, objects.rules, objects.employees);
+  for (const g of recorded?.groups ?? []) groups.add(g);
+  return groups;
+}
+
+export type AccountOperationsInput = {
+  employee: Employee;
+  access: Access;
+  connector: Connector;
+  mapping: AccountMapping;
+  actual: ActualAccount | undefined;
+  objects: NamespaceObjects;
+  now: Date;
+};
+
+export type AccountOperations = {
+  desired: DesiredAccount | undefined;
+  ops: Operation[];
+  managedGroups: Set<string>;
+  deleteAt?: Date;
+};
+
+/** The operations that take this person's account in one connector to what it should be. */
+export function accountOperations(input: AccountOperationsInput): AccountOperations {
+  const { employee, access, connector, mapping, actual, now } = input;
+  const name = connector.metadata.name;
+  const wanted = access.accounts.get(name);
+  const recorded = employee.status?.accounts?.find((a) => a.connector === name);
+  const desired: DesiredAccount | undefined = wanted && {
+    employeeId: employee.spec.employeeId,
+    username: employee.spec.username,
+    attributes: mapping.desiredAttributes(employee.spec),
+    enabled: access.lifecycle === "Active",
+    groups: [...wanted.groups.keys()].sort(),
+  };
+  const groups = managedGroupsFor(name, input.objects, recorded);
+  let deleteAt: Date | undefined;
+  const deprovisioning = connector.spec.deprovisioning;
+  if (!wanted && deprovisioning?.action === "Delete") {
+    const since = employee.status?.deprovisionedAt ? new Date(employee.status.deprovisionedAt) : now;
+    deleteAt = new Date(since.getTime() + parseDuration(deprovisioning.deleteAfter ?? DEFAULT_DELETE_AFTER));
+  }
+  const ops = planAccount({
+    desired,
+    actual,
+    managedAttributes: mapping.managedAttributes,
+    managedGroups: groups,
+    deleteNow: !!deleteAt && deleteAt.getTime() <= now.getTime(),
+    groupKey: mapping.groupKey,
+  });
+  return { desired, ops, managedGroups: groups, ...(deleteAt ? { deleteAt } : {}) };
+}
+
+/** The managed groups the account is in after the operations ran. */
+function groupsAfter(applied: readonly Operation[], actual: ActualAccount | undefined): string[] {
+  const created = applied.find((o) => o.op === "create");
+  if (created?.op === "create") return [...created.account.groups].sort();
+  const groups = new Set(actual?.groups ?? []);
+  for (const op of applied) {
+    if (op.op === "group_add") groups.add(op.group);
+    if (op.op === "group_remove") groups.delete(op.group);
+  }
+  return [...groups].sort();
+}
+
+/** The state an account status shows for a failure: Conflict for an account Roster may not touch. */
+function failedState(failure: Failure): AccountStatusT["state"] {
+  return failure.reason === "NotOwned" ? "Conflict" : "Failed";
+}
+
+function failedAccount(
+  connector: string,
+  before: AccountStatusT | undefined,
+  failure: Failure,
+  id?: string,
+): AccountStatusT {
+  const recordedId = id ?? before?.id;
+  return {
+    connector,
+    ...(recordedId ? { id: recordedId } : {}),
+    state: failedState(failure),
+    groups: before?.groups ?? [],
+    ...(before?.lastSyncTime ? { lastSyncTime: before.lastSyncTime } : {}),
+    message: failure.message,
+  };
+}
+
+/**
+ * Drift under policy Report is left as found only while the person's access is what the last
+ * reconcile recorded: a new generation, a passed endDate or an expired grant is Roster's change to
+ * make, drift or not.
+ */
+function unchangedSinceLastReconcile(employee: Employee, access: Access): boolean {
+  const status = employee.status;
+  return (
+    status?.observedGeneration === employee.metadata.generation &&
+    access.lifecycle !== "Terminated" &&
+    (status?.entitlements === undefined || sameStatus(access.entitlements, status.entitlements))
+  );
+}
+
+type AccountContext = {
+  input: EmployeePlanInput;
+  access: Access;
+  events: PlannedEvent[];
+  clearDrift: string[];
+};
+
+function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
+  const { input, access, events } = ctx;
+  const { employee, now } = input;
+  const before = employee.status?.accounts?.find((a) => a.connector === name);
+  const wanted = access.accounts.has(name);
+  const connector = input.objects.connectors.find((c) => c.metadata.name === name);
+  const none: AccountPlan = { connector: name, ops: [], deprovisions: false, status: undefined };
+  const failed = (failure: Failure): AccountPlan => {
+    // A terminal failure is reported once; a transient one each time it happens.
+    const same =
+      failure.kind === "terminal" &&
+      before?.state === failedState(failure) &&
+      before.message === failure.message;
+    if (!same)
+      events.push({ type: "Warning", reason: "ProvisioningFailed", message: `${name}: ${failure.message}` });
+    return { ...none, status: failedAccount(name, before, failure), failure };
+  };
+  if (!connector) {
+    // A leaver's sweep visits every connector; only a wanted or remembered one must exist.
+    if (!wanted && !before) return none;
+    return failed({ kind: "terminal", reason: "ConnectorNotFound", message: `Connector ${name} not found` });
+  }
+  if (connectorPaused(connector)) {
+    // Nothing is read or written; a joiner's account and a leaver's deprovisioning wait for it.
+    const remembered = before && before.state !== "Deleted";
+    if (remembered && !wanted)
+      return {
+        ...none,
+        status: { ...before, message: "Connector is paused: deprovisioning waits until it is resumed" },
+        waiting: "ConnectorPaused",
+      };
+    if (remembered || !wanted) return { ...none, status: before };
+    return {
+      ...none,
+      status: { connector: name, state: "Pending", groups: [], message: "Connector is paused" },
+      waiting: "ConnectorPaused",
+    };
+  }
+  const read = input.targets.get(name);
+  if (!read) return { ...none, status: before };
+  if (read.status === "failed") return failed(read.failure);
+  const actual = read.actual;
+  if (!wanted && !actual && !before) return none;
+
+  const mapping = accountMapping(connector);
+  const planned = accountOperations({
+    employee,
+    access,
+    connector,
+    mapping,
+    actual,
+    objects: input.objects,
+    now,
+  });
+  const deleteNow = !!planned.deleteAt && planned.deleteAt.getTime() <= now.getTime();
+  // Drift the scan found: under policy Report it stays as found until the Employee itself changes.
+  const drift = input.drift?.get(name);
+  const reportOnly =
+    drift !== undefined &&
+    connector.spec.drift?.policy === "Report" &&
+    unchangedSinceLastReconcile(employee, access);
+  if (reportOnly)
+    return {
+      ...none,
+      driftReported: drift,
+      status: { ...(before ?? { connector: name, state: "Active", groups: [] }), message: `drift: ${drift}` },
+    };
+  if (drift !== undefined) ctx.clearDrift.push(name);
+
+  const deprovisions = planned.ops.some(isDeprovision);
+  const hold = deprovisions ? input.held?.get(name) : undefined;
+  const ops = hold ? planned.ops.filter((op) => !isDeprovision(op)) : planned.ops;
+  const heldMessage = hold
+    ? `deprovisioning held by the mass-change brake (${hold.held} held, limit ${hold.limit} per hour); ` +
+      `approve with the annotation roster.dev/approve-deprovisioning on Connector ${name}`
+    : undefined;
+
+  const result = input.results?.get(name);
+  const applied = result ? result.applied : [];
+  const current = result ? result.current : actual;
+  for (const op of applied)
+    events.push({
+      type: "Normal",
+      reason: EVENT_REASONS[op.op],
+      message: describeOperation(op, name, current?.id ?? actual?.id ?? ""),
+    });
+  const plan: AccountPlan = {
+    connector: name,
+    ops,
+    deprovisions,
+    status: undefined,
+    ...(hold ? { held: hold } : {}),
+  };
+  if (result?.failure) {
+    const failure = failed(result.failure);
+    return { ...plan, status: failure.status, failure: result.failure };
+  }
+  if (drift !== undefined && ops.length > 0) {
+    plan.driftCorrected = drift;
+    if (applied.length > 0)
+      events.push({ type: "Normal", reason: "DriftCorrected", message: `${name}: put back ${drift}` });
+  }
+
+  // Before the operations run, status is what it will be once they succeed.
+  const done = result ? applied : ops;
+  const deleted = done.some((o) => o.op === "delete");
+  const exists = result
+    ? current !== undefined
+    : !deleted && (actual !== undefined || ops[0]?.op === "create");
+  // Status lists the groups Roster manages: those its policies, grants and Authoritative rules
+  // hand out, those it recorded, and those it adds now. A membership made by hand in an Additive
+  // rule's group is not Roster's, so it is never listed and never removed.
+  const added = done.flatMap((o) =>
+    o.op === "create" ? o.account.groups : o.op === "group_add" ? [o.group] : [],
+  );
+  const managedKeys = new Set([...planned.managedGroups, ...added].map(mapping.groupKey));
+  const groups =
+    deleted || !exists ? [] : groupsAfter(done, actual).filter((g) => managedKeys.has(mapping.groupKey(g)));
+  const enabled = !!planned.desired?.enabled;
+  const state: AccountStatusT["state"] = deleted
+    ? "Deleted"
+    : !exists
+      ? before?.state === "Deleted" || !wanted
+        ? "Deleted"
+        : "Pending"
+      : hold
+        ? "Held"
+        : enabled
+          ? "Active"
+          : "Disabled";
+  const id = current?.id ?? before?.id;
+  if (planned.deleteAt && !deleteNow && exists) plan.deleteAt = planned.deleteAt;
+  plan.status = {
+    connector: name,
+    ...(id ? { id } : {}),
+    state,
+    groups,
+    lastSyncTime: done.length > 0 || !before?.lastSyncTime ? rfc3339Seconds(now) : before.lastSyncTime,
+    ...(heldMessage ? { message: heldMessage } : {}),
+  };
+  return plan;
+}
+
+function readyCondition(
+  access: Access,
+  employee: Employee,
+  failures: AccountPlan[],
+  held: AccountPlan[],
+  waiting: AccountPlan[],
+  generation: number,
+): ConditionInput {
+  const terminated = access.lifecycle === "Terminated";
+  if (failures.length === 0 && held.length === 0 && waiting.length === 0)
+    return {
+      type: "Ready",
+      status: "True",
+      reason: terminated ? "Deprovisioned" : access.lifecycle === "Scheduled" ? "Scheduled" : "Provisioned",
+      message: terminated
+        ? `access removed: ${access.reason}`
+        : access.lifecycle === "Scheduled"
+          ? `no access until ${employee.spec.startDate}`
+          : "every account matches the desired state",
+      observedGeneration: generation,
+    };
+  // The reason names what a person must do: fix a conflict or configuration, approve, or wait.
+  const reason = failures.some((f) => f.failure?.reason === "NotOwned")
+    ? "Conflict"
+    : failures.some((f) => f.failure?.kind === "terminal")
+      ? failures.find((f) => f.failure?.kind === "terminal")!.failure!.reason
+      : failures.length > 0
+        ? "TargetError"
+        : "DeprovisioningHeld";
+  return {
+    type: "Ready",
+    status: "False",
+    reason,
+    message: [...failures, ...held].map((o) => `${o.connector}: ${o.status?.message ?? "failed"}`).join("; "),
+    observedGeneration: generation,
+  };
+}
+
+function driftCondition(
+  previous: EmployeeStatusT,
+  accounts: AccountPlan[],
+  generation: number,
+): ConditionInput {
+  const note = (list: AccountPlan[], key: "driftReported" | "driftCorrected") =>
+    list.map((o) => `${o.connector}: ${o[key]}`).join("; ");
+  const reported = accounts.filter((o) => o.driftReported !== undefined);
+  const corrected = accounts.filter((o) => o.driftCorrected !== undefined);
+  if (reported.length > 0)
+    return {
+      type: "Drifted",
+      status: "True",
+      reason: "DriftReported",
+      message: `changed outside Roster, left as found (drift policy Report): ${note(reported, "driftReported")}`,
+      observedGeneration: generation,
+    };
+  if (corrected.length > 0)
+    return {
+      type: "Drifted",
+      status: "False",
+      reason: "DriftCorrected",
+      message: `changed outside Roster and put back: ${note(corrected, "driftCorrected")}`,
+      observedGeneration: generation,
+    };
+  // The last correction stays on record until drift is found again.
+  const last = previous.conditions?.find((c) => c.type === "Drifted");
+  const keep = last?.reason === "DriftCorrected";
+  return {
+    type: "Drifted",
+    status: "False",
+    reason: keep ? "DriftCorrected" : "InSync",
+    message: keep ? last.message : "",
+    observedGeneration: generation,
+  };
+}
+
+function phaseOf(access: Access, failed: boolean, listed: number): EmployeeStatusT["phase"] {
+  if (failed) return "Failed";
+  switch (access.lifecycle) {
+    case "Scheduled":
+      return "Scheduled";
+    case "Suspended":
+      return "Suspended";
+    case "Terminated":
+      return "Deprovisioned";
+    case "Active":
+      return listed === 0 ? "Pending" : "Active";
+  }
+}
+
+/**
+ * Which Employee of the namespace acts for an employeeId: the one that is not Terminated (the
+ * oldest, if several are not), else the oldest. A rehire filed as a new object while the old
+ * record still exists must not have the old record disable or delete the new account.
+ */
+export function actingEmployee(employee: Employee, employees: readonly Employee[], now: Date): string {
+  const same = employees.filter(
+    (e) => e.spec.employeeId === employee.spec.employeeId && e.metadata.name !== employee.metadata.name,
+  );
+  if (same.length === 0) return employee.metadata.name;
+  const all = [employee, ...same];
+  const active = all.filter((e) => lifecycleOf(e, now).lifecycle !== "Terminated");
+  const oldest = (list: Employee[]) =>
+    [...list].sort(
+      (a, b) =>
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+        a.metadata.name.localeCompare(b.metadata.name),
+    )[0]!.metadata.name;
+  return oldest(active.length > 0 ? active : all);
+}
+
+/** Whether status still shows what an expired grant gave (and nothing live gives it now). */
+function grantStillShown(
+  grant: Access["expiredGrants"][number],
+  recorded: readonly EntitlementT[],
+  access: Access,
+): boolean {
+  const gave = (e: EntitlementT) =>
+    e.connector === grant.connector &&
+    e.source === "Grant" &&
+    (grant.groups.length > 0
+      ? e.group !== undefined && grant.groups.includes(e.group)
+      : e.group === undefined);
+  return recorded.some(gave) && !access.entitlements.some(gave);
+}
+
+export function planEmployee(input: EmployeePlanInput): EmployeePlan {
+  const { employee, now } = input;
+  const generation = employee.metadata.generation ?? 0;
+  const previous = employee.status ?? {};
+  const access = evaluateAccess(employee, input.objects.policies, input.objects.rules, now);
+  const brakeKey = `${employee.metadata.namespace ?? "default"}/${employee.spec.employeeId}`;
+
+  if (isPaused(employee))
+    return {
+      access,
+      paused: true,
+      accounts: [],
+      events: [],
+      clearDrift: [],
+      brakeKey,
+      status: {
+        ...previous,
+        observedGeneration: generation,
+        conditions: setCondition(
+          previous.conditions,
+          {
+            type: "Paused",
+            status: "True",
+            reason: "PausedByAnnotation",
+            message: 'roster.dev/paused is "true": no change is made for this Employee',
+            observedGeneration: generation,
+          },
+          now,
+        ),
+      },
+      next: { retry: "none", removeFinalizer: false },
+    };
+
+  const actor = actingEmployee(employee, input.objects.employees, now);
+  if (actor !== employee.metadata.name)
+    return {
+      access,
+      paused: false,
+      duplicateOf: actor,
+      accounts: [],
+      events: [],
+      clearDrift: [],
+      brakeKey,
+      status: {
+        ...Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "accounts")),
+        observedGeneration: generation,
+        conditions: setCondition(
+          previous.conditions,
+          {
+            type: "DuplicateEmployeeId",
+            status: "True",
+            reason: "DuplicateEmployeeId",
+            message: `employeeId ${employee.spec.employeeId} is also Employee ${actor}'s, which acts on the targets; this one changes nothing`,
+            observedGeneration: generation,
+          },
+          now,
+        ),
+      },
+      next: { retry: "none", removeFinalizer: !!employee.metadata.deletionTimestamp },
+    };
+
+  const events: PlannedEvent[] = [];
+  // Expired grants are announced once: when they still show in the entitlements.
+  for (const grant of access.expiredGrants)
+    if (grantStillShown(grant, previous.entitlements ?? [], access))
+      events.push({
+        type: "Normal",
+        reason: "GrantExpired",
+        message: `grant on ${grant.connector} expired at ${grant.until}`,
+      });
+  const ctx: AccountContext = { input, access, events, clearDrift: [] };
+  const accounts = connectorsToVisit(employee, input.objects, now).map((name) => planAccountIn(ctx, name));
+
+  const terminated = access.lifecycle === "Terminated";
+  const failures = accounts.filter((a) => a.failure);
+  const held = accounts.filter((a) => a.held);
+  const waiting = accounts.filter((a) => a.waiting);
+  const listed = accounts.flatMap((a) => (a.status ? [a.status] : []));
+  const status: EmployeeStatusT = {
+    ...previous,
+    observedGeneration: generation,
+    phase: phaseOf(access, failures.length > 0, listed.filter((a) => a.state !== "Pending").length),
+    accounts: listed,
+    entitlements: access.entitlements,
+    conditions: setCondition(
+      setCondition(
+        previous.conditions?.filter((c) => c.type !== "Paused" && c.type !== "DuplicateEmployeeId"),
+        readyCondition(access, employee, failures, held, waiting, generation),
+        now,
+      ),
+      driftCondition(previous, accounts, generation),
+      now,
+    ),
+  };
+  if (!listed.length) delete status.accounts;
+  const ready = failures.length === 0 && held.length === 0 && waiting.length === 0;
+  if (
+    ready &&
+    access.lifecycle !== "Scheduled" &&
+    !terminated &&
+    listed.length > 0 &&
+    !previous.provisionedAt
+  )
+    status.provisionedAt = rfc3339Seconds(now);
+  if (terminated) status.deprovisionedAt = previous.deprovisionedAt ?? rfc3339Seconds(now);
+  else delete status.deprovisionedAt;
+
+  return {
+    access,
+    paused: false,
+    accounts,
+    status,
+    events,
+    clearDrift: ctx.clearDrift,
+    brakeKey,
+    next: nextStep(access, accounts, !!employee.metadata.deletionTimestamp, now),
+  };
+}
+
+function nextStep(
+  access: Access,
+  accounts: AccountPlan[],
+  deleting: boolean,
+  now: Date,
+): EmployeePlan["next"] {
+  const failures = accounts.flatMap((a) => (a.failure ? [a.failure] : []));
+  if (failures.some((f) => f.kind === "transient")) return { retry: "backoff", removeFinalizer: false };
+  const throttled = failures.filter((f) => f.kind === "throttled");
+  if (throttled.length > 0)
+    return {
+      retry: "after",
+      afterMs: Math.max(1000, ...throttled.map((f) => f.retryAfterMs ?? 1000)),
+      removeFinalizer: false,
+    };
+  // Held deprovisions are retried as the hour's window frees up or an approval arrives.
+  if (accounts.some((a) => a.held)) return { retry: "after", afterMs: HELD_RETRY_MS, removeFinalizer: false };
+  // A terminal failure or a paused Connector waits for a change of the Employee or its
+  // Connector, which requeues it.
+  if (failures.length > 0 || accounts.some((a) => a.waiting))
+    return { retry: "none", removeFinalizer: false };
+  if (deleting) return { retry: "none", removeFinalizer: true };
+  const wakeups = [access.nextChangeAt, ...accounts.map((a) => a.deleteAt)]
+    .filter((d): d is Date => !!d && d.getTime() > now.getTime())
+    .map((d) => d.getTime() - now.getTime());
+  return wakeups.length
+    ? { retry: "after", afterMs: Math.min(...wakeups) + 50, removeFinalizer: false }
+    : { retry: "none", removeFinalizer: false };
+}
