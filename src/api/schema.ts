@@ -440,6 +440,11 @@ export const ConnectorSpec = Type.Object(
   }),
 );
 
+const BrakeEntry = Type.Object({
+  account: Type.String({ maxLength: 512 }),
+  at: Type.String({ format: "date-time" }),
+});
+
 export const ConnectorStatus = Type.Object({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   managedAccounts: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -451,6 +456,19 @@ export const ConnectorStatus = Type.Object({
   ),
   driftedAccounts: Type.Optional(Type.Integer({ minimum: 0 })),
   heldDeprovisions: Type.Optional(Type.Integer({ minimum: 0 })),
+  deprovisioning: Type.Optional(
+    Type.Object(
+      {
+        counted: Type.Optional(Type.Array(BrakeEntry, { maxItems: 100000 })),
+        held: Type.Optional(Type.Array(BrakeEntry, { maxItems: 100000 })),
+        released: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 100000 })),
+      },
+      {
+        description:
+          "The mass-change brake's state, kept here so that a restart or a failover neither releases nor forgets it: accounts counted in the last hour, accounts held for approval, accounts released by an approval.",
+      },
+    ),
+  ),
   lastSyncTime: Type.Optional(Type.String({ format: "date-time" })),
   capabilities: Type.Optional(
     Type.Unsafe<Record<string, unknown>>({

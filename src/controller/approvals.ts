@@ -1,11 +1,10 @@
 // Approvals of held deprovisions: the annotation roster.dev/approve-deprovisioning=N on a
-// Connector releases N held deprovisions once and is then removed. Its own queue, run only by
-// the leader: informer handlers on every replica only enqueue.
+// Connector, with N the held count, releases exactly the accounts held then; any other value is
+// refused with an Event. The annotation is removed either way. Its own queue, run only by the
+// leader: informer handlers on every replica only enqueue.
 import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { API_VERSION } from "../api/schema.ts";
 import type { Connector } from "../api/types.ts";
-import type { EventRecorder } from "./events.ts";
 import { APPROVE_ANNOTATION, type BrakeGate } from "./brake.ts";
 import { removeAnnotation } from "./kube.ts";
 import { WorkQueue, keyOf, splitKey } from "./queue.ts";
@@ -15,7 +14,6 @@ export type ApprovalControllerOptions = {
   custom: CustomObjectsApi;
   getConnector(namespace: string, name: string): Connector | undefined;
   brake: BrakeGate;
-  events: EventRecorder;
   /** Deprovisions were released: reconcile the namespace's Employees. */
   released(namespace: string): void;
 };
@@ -44,20 +42,9 @@ export class ApprovalController {
     const connector = o.getConnector(namespace, name);
     const value = connector?.metadata.annotations?.[APPROVE_ANNOTATION];
     if (!connector || value === undefined) return;
-    const count = Number(value);
-    if (Number.isInteger(count) && count > 0) {
-      o.brake.approve(connector, count);
-      void o.events.record(
-        { ...connector, kind: "Connector", apiVersion: API_VERSION },
-        "Normal",
-        "DeprovisioningApproved",
-        `${count} held deprovisions approved`,
-      );
-      o.released(namespace);
-    } else {
-      o.logger.warn({ connector: key, value }, "ignoring approval annotation that is not a positive integer");
-    }
-    // Not retried: a second run would credit the brake twice.
+    const outcome = await o.brake.approve(connector, value);
+    if ("released" in outcome) o.released(namespace);
+    else o.logger.warn({ connector: key, value }, outcome.refused);
     try {
       await removeAnnotation(o.custom, "connectors", connector, APPROVE_ANNOTATION);
     } catch (error) {

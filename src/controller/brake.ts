@@ -1,29 +1,72 @@
-// The mass-change brake as the operator runs it: the pure DeprovisionBrake (src/plan/brake.ts)
-// with its metric, its Events and a nudge to the Connector status controller when the held list
-// changes.
+// The mass-change brake as the operator runs it. Its state (src/plan/brake.ts) lives in the
+// Connector's status: a change is written there before the deprovision it allows or holds goes
+// ahead, so a restart, a rollout or a failover neither forgets what was counted nor releases what
+// is held. Writes to one Connector's status are serialized here, and every writer of that status
+// (this gate and the Connector controller) builds its body from the gate's memory inside the lock.
+import type { CustomObjectsApi } from "@kubernetes/client-node";
 import { API_VERSION } from "../api/schema.ts";
 import type { Connector } from "../api/types.ts";
-import { DeprovisionBrake, deprovisionLimit, type BrakeDecision } from "../plan/brake.ts";
+import {
+  approveDeprovisions,
+  deprovisionLimit,
+  requestDeprovision,
+  withdrawDeprovision,
+  type BrakeDecision,
+  type BrakeState,
+} from "../plan/brake.ts";
 import { deprovisionsHeld } from "../observe/metrics.ts";
 import type { EventRecorder } from "./events.ts";
+import { patchStatus } from "./finalizer.ts";
 import { keyOf } from "./queue.ts";
 
 export const APPROVE_ANNOTATION = "roster.dev/approve-deprovisioning";
 
 export type BrakeGateOptions = {
+  custom: CustomObjectsApi;
   /** Managed accounts in the connector: the percentage's denominator. */
   managed(connector: Connector): number;
   events: EventRecorder;
-  /** The held list of a connector changed. */
+  /** The held list of a connector changed: refresh its status. */
   changed(connector: Connector): void;
 };
 
+function brakeOf(connector: Connector): BrakeState {
+  const saved = connector.status?.deprovisioning;
+  return {
+    counted: saved?.counted ?? [],
+    held: saved?.held ?? [],
+    released: saved?.released ?? [],
+  };
+}
+
 export class BrakeGate {
-  private readonly brake = new DeprovisionBrake();
   private readonly options: BrakeGateOptions;
+  private readonly states = new Map<string, BrakeState>();
+  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(options: BrakeGateOptions) {
     this.options = options;
+  }
+
+  /** Takes the state from a Connector read fresh from the API server (at the start of leading). */
+  load(connector: Connector): void {
+    this.states.set(keyOf(connector), brakeOf(connector));
+    deprovisionsHeld.set({ connector: keyOf(connector) }, this.state(connector).held.length);
+  }
+
+  forget(connector: Connector): void {
+    this.states.delete(keyOf(connector));
+  }
+
+  /** The state; a Connector not loaded yet starts from what its cached status says. */
+  state(connector: Connector): BrakeState {
+    const key = keyOf(connector);
+    let state = this.states.get(key);
+    if (!state) {
+      state = brakeOf(connector);
+      this.states.set(key, state);
+    }
+    return state;
   }
 
   limit(connector: Connector): number {
@@ -31,41 +74,91 @@ export class BrakeGate {
   }
 
   held(connector: Connector): { count: number; limit: number } {
-    return { count: this.brake.held(keyOf(connector)).length, limit: this.limit(connector) };
+    return { count: this.state(connector).held.length, limit: this.limit(connector) };
   }
 
-  request(connector: Connector, account: string): BrakeDecision {
+  /** Runs `write` alone among the writers of this Connector's status, with the brake as it is then. */
+  exclusive<T>(connector: Connector, write: (brake: BrakeState) => Promise<T>): Promise<T> {
     const key = keyOf(connector);
-    const before = this.brake.held(key).length;
-    const decision = this.brake.request(key, account, this.limit(connector), Date.now());
-    const after = this.brake.held(key).length;
-    if (after !== before) {
-      this.heldChanged(connector, after);
-      if (before === 0)
-        void this.options.events.record(
-          { ...connector, kind: "Connector", apiVersion: API_VERSION },
-          "Warning",
-          "DeprovisioningHeld",
-          `deprovisioning held: more than ${!decision.allowed ? decision.limit : 0} per hour; approve with the annotation ${APPROVE_ANNOTATION}`,
-        );
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(() => write(this.state(connector)));
+    this.locks.set(key, next);
+    void next.finally(() => {
+      if (this.locks.get(key) === next) this.locks.delete(key);
+    });
+    return next;
+  }
+
+  /**
+   * Computes the next state from the current one and persists it before it takes effect, all
+   * inside the lock: two workers deciding at once cannot both take the last free slot. A failed
+   * write leaves the old state (and throws).
+   */
+  private update<T>(
+    connector: Connector,
+    decide: (state: BrakeState) => { state: BrakeState; result: T },
+  ): Promise<T> {
+    return this.exclusive(connector, async (before) => {
+      const { state, result } = decide(before);
+      if (state === before) return result;
+      await patchStatus(
+        this.options.custom,
+        "connectors",
+        connector.metadata.namespace ?? "default",
+        connector.metadata.name,
+        { deprovisioning: state, heldDeprovisions: state.held.length },
+      );
+      this.states.set(keyOf(connector), state);
+      if (state.held.length !== before.held.length) this.heldChanged(connector, before.held.length);
+      return result;
+    });
+  }
+
+  request(connector: Connector, account: string): Promise<BrakeDecision> {
+    const limit = this.limit(connector);
+    return this.update(connector, (before) => {
+      const { state, decision } = requestDeprovision(before, account, limit, Date.now());
+      return { state, result: decision };
+    });
+  }
+
+  withdraw(connector: Connector, account: string): Promise<void> {
+    return this.update(connector, (before) => ({
+      state: withdrawDeprovision(before, account),
+      result: undefined,
+    }));
+  }
+
+  /** Acts on an approval annotation's value: exactly the held count releases them, anything else is refused. */
+  async approve(connector: Connector, value: string): Promise<{ released: number } | { refused: string }> {
+    const subject = { ...connector, kind: "Connector", apiVersion: API_VERSION };
+    const outcome = await this.update(connector, (before) => {
+      const approval = approveDeprovisions(before, value);
+      return { state: approval.approved ? approval.state : before, result: approval };
+    });
+    if (!outcome.approved) {
+      void this.options.events.record(subject, "Warning", "ApprovalRefused", outcome.reason);
+      return { refused: outcome.reason };
     }
-    return decision;
+    void this.options.events.record(
+      subject,
+      "Normal",
+      "DeprovisioningApproved",
+      `${outcome.released} held deprovisions approved and released`,
+    );
+    return { released: outcome.released };
   }
 
-  withdraw(connector: Connector, account: string): void {
-    const key = keyOf(connector);
-    const before = this.brake.held(key).length;
-    this.brake.withdraw(key, account);
-    const after = this.brake.held(key).length;
-    if (after !== before) this.heldChanged(connector, after);
-  }
-
-  approve(connector: Connector, count: number): void {
-    this.brake.approve(keyOf(connector), count);
-  }
-
-  private heldChanged(connector: Connector, count: number): void {
+  private heldChanged(connector: Connector, before: number): void {
+    const count = this.state(connector).held.length;
     deprovisionsHeld.set({ connector: keyOf(connector) }, count);
+    if (before === 0 && count > 0)
+      void this.options.events.record(
+        { ...connector, kind: "Connector", apiVersion: API_VERSION },
+        "Warning",
+        "DeprovisioningHeld",
+        `deprovisioning held: more than ${this.limit(connector)} per hour; review, then approve with the annotation ${APPROVE_ANNOTATION}=<held count>`,
+      );
     this.options.changed(connector);
   }
 }

@@ -6,7 +6,9 @@ import type { Logger } from "pino";
 import type { Connector, Employee } from "../api/types.ts";
 import { connectorPaused } from "../plan/employee.ts";
 import type { ScanResult } from "../plan/scan.ts";
-import { connectorStatus } from "./summary.ts";
+import { connectorStatus, insecureTransport } from "./summary.ts";
+import { classify } from "./errors.ts";
+import type { BrakeGate } from "./brake.ts";
 import type { TargetPool } from "./targets.ts";
 import { writeStatus } from "./kube.ts";
 import { WorkQueue, keyOf, splitKey, type ReconcileResult } from "./queue.ts";
@@ -18,7 +20,7 @@ export type ConnectorControllerOptions = {
   employees(namespace: string): Employee[];
   pool: TargetPool;
   managed(connector: Connector): number;
-  held(connector: Connector): { count: number; limit: number };
+  brake: BrakeGate;
   scan(connector: Connector): ScanResult | undefined;
   checkIntervalMs: number;
 };
@@ -29,6 +31,8 @@ const DEBOUNCE_MS = 1000;
 export class ConnectorController {
   readonly queue: WorkQueue;
   private readonly options: ConnectorControllerOptions;
+  /** Connector key -> the generation whose insecure transport was logged. */
+  private readonly warned = new Map<string, number>();
 
   constructor(options: ConnectorControllerOptions) {
     this.options = options;
@@ -48,6 +52,11 @@ export class ConnectorController {
     const { namespace, name } = splitKey(key);
     const connector = this.options.getConnector(namespace, name);
     if (!connector) return {};
+    const insecure = insecureTransport(connector);
+    if (insecure && this.warned.get(key) !== connector.metadata.generation) {
+      this.warned.set(key, connector.metadata.generation ?? 0);
+      this.options.logger.warn({ connector: key }, `insecure connection to the target: ${insecure}`);
+    }
     let checkError: string | undefined;
     let capabilities: Record<string, unknown> | undefined;
     if (!connectorPaused(connector)) {
@@ -56,21 +65,25 @@ export class ConnectorController {
         await target.client.check();
         capabilities = await target.discover?.();
       } catch (error) {
-        checkError = error instanceof Error ? error.message : String(error);
+        checkError = classify(error).message;
       }
     }
     const status = connectorStatus(
       connector,
       this.options.managed(connector),
       checkError,
-      this.options.held(connector),
+      this.options.brake.held(connector),
       this.options.scan(connector),
       new Date(),
     );
-    await writeStatus(this.options.custom, "connectors", connector, {
-      ...status,
-      ...(capabilities ? { capabilities } : {}),
-    });
+    await this.options.brake.exclusive(connector, (deprovisioning) =>
+      writeStatus(this.options.custom, "connectors", connector, {
+        ...status,
+        deprovisioning,
+        heldDeprovisions: deprovisioning.held.length,
+        ...(capabilities ? { capabilities } : {}),
+      }),
+    );
     return { requeueAfter: this.options.checkIntervalMs };
   }
 

@@ -1,7 +1,7 @@
 // Secrets the operator reads (bind passwords, tokens, CAs, from the Secret informer) and the
 // generated-password Secret it writes once per account.
 import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
-import { API_VERSION } from "../api/schema.ts";
+import { API_VERSION, GROUP } from "../api/schema.ts";
 import type { Employee, SecretKeyRef } from "../api/types.ts";
 import { ConfigurationError } from "./errors.ts";
 
@@ -23,7 +23,77 @@ export function secretValue(
   };
 }
 
-/** The password in `<employee>-<connector>-credentials`, created once and owned by the Employee. */
+/** Label naming the Connector a generated-password Secret belongs to. */
+export const CONNECTOR_LABEL = "roster.dev/connector";
+/** Annotation naming the Employee a generated-password Secret belongs to (names may exceed 63 chars). */
+export const EMPLOYEE_ANNOTATION = "roster.dev/employee";
+
+/** The name api.md fixes for the generated-password Secret of an Employee in a Connector. */
+export function credentialsSecretName(employee: string, connector: string): string {
+  return `${employee}-${connector}-credentials`;
+}
+
+/**
+ * Why `secret` may not be used as the generated-password Secret of this Employee in this
+ * Connector, or undefined when it may. The name alone proves nothing (`a-b` + `c` and `a` + `b-c`
+ * share one, and anyone who may create Secrets can plant one): the Secret must be controlled by
+ * this very Employee (ownerReference uid, kind Employee, controller) and say which Connector it
+ * is for. Secrets written by earlier versions carry no Employee annotation; the ownerReference
+ * names the Employee for them, so the annotation is checked only where present.
+ */
+export function notTrustedBecause(
+  secret: V1Secret,
+  employee: Employee,
+  connector: string,
+): string | undefined {
+  const uid = employee.metadata.uid;
+  if (!uid) return "the Employee has no uid yet";
+  const owner = secret.metadata?.ownerReferences?.find((r) => r.controller === true);
+  if (!owner) return "it has no controller ownerReference";
+  if (owner.apiVersion?.split("/")[0] !== GROUP || owner.kind !== "Employee")
+    return `it is controlled by ${owner.kind} ${owner.name}, not by an Employee`;
+  if (owner.uid !== uid)
+    return owner.name === employee.metadata.name
+      ? `it is owned by an earlier Employee ${owner.name} (another uid)`
+      : `it belongs to Employee ${owner.name} (the names collide)`;
+  if (owner.name !== employee.metadata.name) return `its ownerReference names Employee ${owner.name}`;
+  const labelled = secret.metadata?.labels?.[CONNECTOR_LABEL];
+  if (labelled !== connector)
+    return labelled === undefined
+      ? `it has no ${CONNECTOR_LABEL} label`
+      : `its ${CONNECTOR_LABEL} label is ${labelled}, not ${connector}`;
+  const named = secret.metadata?.annotations?.[EMPLOYEE_ANNOTATION];
+  if (named !== undefined && named !== employee.metadata.name)
+    return `its ${EMPLOYEE_ANNOTATION} annotation names ${named}`;
+  return undefined;
+}
+
+/** The password of a trusted Secret; a Secret that is not trusted is refused, never read or changed. */
+function trustedPassword(
+  secret: V1Secret,
+  employee: Employee,
+  connector: string,
+  namespace: string,
+  name: string,
+): string {
+  const why = notTrustedBecause(secret, employee, connector);
+  if (why !== undefined)
+    throw new ConfigurationError(
+      `Secret ${namespace}/${name} is not owned by this Employee (${employee.metadata.name}) for connector ${connector}: ${why}; refusing to use or overwrite it as its generated password`,
+    );
+  const data = secret.data?.password;
+  if (!data) throw new ConfigurationError(`Secret ${namespace}/${name} has no key password`);
+  return Buffer.from(data, "base64").toString("utf8");
+}
+
+const statusOf = (error: unknown) => (error as { code?: number }).code;
+
+/**
+ * The password in `<employee>-<connector>-credentials`, created once and owned by the Employee.
+ * Read from the API server each time (never the Secret informer's cache, which may not have seen
+ * a Secret created moments ago); used only when the Secret is this Employee's (notTrustedBecause),
+ * otherwise a ConfigurationError names the Secret and nothing is set.
+ */
 export async function initialPassword(
   core: CoreV1Api,
   employee: Employee,
@@ -31,35 +101,49 @@ export async function initialPassword(
   generate: () => string,
 ): Promise<string> {
   const namespace = employee.metadata.namespace ?? "default";
-  const name = `${employee.metadata.name}-${connector}-credentials`;
-  try {
-    const existing = await core.readNamespacedSecret({ name, namespace });
-    const data = existing.data?.password;
-    if (data) return Buffer.from(data, "base64").toString("utf8");
-  } catch (error) {
-    if ((error as { code?: number }).code !== 404) throw error;
-  }
+  const name = credentialsSecretName(employee.metadata.name, connector);
+  const uid = employee.metadata.uid;
+  if (!uid) throw new ConfigurationError(`Employee ${namespace}/${employee.metadata.name} has no uid`);
+  const read = async (): Promise<V1Secret | undefined> => {
+    try {
+      return await core.readNamespacedSecret({ name, namespace });
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  };
+  const existing = await read();
+  if (existing) return trustedPassword(existing, employee, connector, namespace, name);
   const password = generate();
-  await core.createNamespacedSecret({
-    namespace,
-    body: {
-      metadata: {
-        name,
-        namespace,
-        labels: { "app.kubernetes.io/managed-by": "roster", "roster.dev/connector": connector },
-        ownerReferences: [
-          {
-            apiVersion: API_VERSION,
-            kind: "Employee",
-            name: employee.metadata.name,
-            uid: employee.metadata.uid!,
-            controller: true,
-          },
-        ],
+  try {
+    await core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: {
+          name,
+          namespace,
+          labels: { "app.kubernetes.io/managed-by": "roster", [CONNECTOR_LABEL]: connector },
+          annotations: { [EMPLOYEE_ANNOTATION]: employee.metadata.name },
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: "Employee",
+              name: employee.metadata.name,
+              uid,
+              controller: true,
+            },
+          ],
+        },
+        type: "Opaque",
+        stringData: { username: employee.spec.username, password },
       },
-      type: "Opaque",
-      stringData: { username: employee.spec.username, password },
-    },
-  });
+    });
+  } catch (error) {
+    if (statusOf(error) !== 409) throw error;
+    // Created meanwhile (a colliding Employee, a create whose answer was lost): judge that one.
+    const raced = await read();
+    if (!raced) throw error;
+    return trustedPassword(raced, employee, connector, namespace, name);
+  }
   return password;
 }

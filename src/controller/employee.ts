@@ -36,9 +36,9 @@ export type EmployeeReconcilerDeps = {
   /** Returns the initial password kept in the Employee's credentials Secret, creating it once. */
   initialPassword(employee: Employee, connector: string, generate: () => string): Promise<string>;
   /** The mass-change brake: may this account be deprovisioned now? (`account` is stable per person.) */
-  requestDeprovision(connector: Connector, account: string): BrakeDecision;
-  /** The account needs no deprovisioning any more: drop it from the held list. */
-  withdrawDeprovision(connector: Connector, account: string): void;
+  requestDeprovision(connector: Connector, account: string): Promise<BrakeDecision>;
+  /** The account needs no deprovisioning any more: drop it from the held and released lists. */
+  withdrawDeprovision(connector: Connector, account: string): Promise<void>;
   /** Drift the last full scan found for this person's account in a connector, if any. */
   driftFor(employee: Employee, connector: string): string | undefined;
   clearDrift(employee: Employee, connector: string): void;
@@ -108,10 +108,10 @@ export async function reconcileEmployee(
     )
       continue;
     if (!account.deprovisions) {
-      deps.withdrawDeprovision(connector, planned.brakeKey);
+      await deps.withdrawDeprovision(connector, planned.brakeKey);
       continue;
     }
-    const decision = deps.requestDeprovision(connector, planned.brakeKey);
+    const decision = await deps.requestDeprovision(connector, planned.brakeKey);
     if (!decision.allowed) held.set(account.connector, { held: decision.held, limit: decision.limit });
   }
   const braked = planEmployee({ ...read, held });
@@ -129,6 +129,12 @@ export async function reconcileEmployee(
       }),
   );
   const final = planEmployee({ ...read, held, results });
+  // A deprovisioning that went through needs no approval any more (the Employee may be gone next).
+  for (const account of braked.accounts) {
+    const result = results.get(account.connector);
+    if (account.deprovisions && !account.held && result && !result.failure)
+      await deps.withdrawDeprovision(connectors.get(account.connector)!, braked.brakeKey);
+  }
   for (const connectorName of final.clearDrift) deps.clearDrift(employee, connectorName);
   for (const event of final.events) deps.event(employee, event.type, event.reason, event.message);
   await writeIfChanged(deps, employee, final.status);

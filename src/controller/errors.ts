@@ -29,8 +29,12 @@ export class PartialFailure extends Error {
   override name = "PartialFailure";
 }
 
+/** Target error text is cut before it reaches a status field: a long SCIM `detail` would make the status patch fail. */
+export const MAX_MESSAGE = 1024;
+
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const text = error instanceof Error ? error.message : String(error);
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE - 1)}…` : text;
 }
 
 export function classify(error: unknown): Failure {

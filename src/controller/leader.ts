@@ -3,11 +3,105 @@
 // believe they took the same free Lease. A leader that cannot renew within the renew deadline stops
 // leading at once: the deadline is shorter than the lease duration, so it stops writing before any
 // standby may take over.
+//
+// Time is judged as client-go judges it, each replica by its own clock only, never by comparing
+// clocks across machines: a standby counts the lease duration from when *it* last saw the Lease
+// record change (holder, renewTime, ..., or resourceVersion), on its monotonic clock; the leader
+// counts its renew deadline from when it sent its last successful renewal, also on its monotonic
+// clock. The renewTime and acquireTime in the Lease (the wall clock of whoever wrote them) are for
+// people and tools to read; no decision here depends on them, so a standby whose wall clock runs
+// minutes ahead does not take over a Lease that is still being renewed.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { leaderElectionMasterStatus } from "../observe/metrics.ts";
+
+export const DEFAULT_LEASE_DURATION_MS = 15_000;
+export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
+export const DEFAULT_RETRY_PERIOD_MS = 2_000;
+
+/**
+ * The longest one target write may stay in flight once sent (a per-request / per-operation
+ * timeout), for a Lease of `leaseDurationMs` renewed within `renewDeadlineMs`.
+ *
+ * A write is sent only while mayWrite() is true, i.e. at most renewDeadline after the last
+ * renewal was sent; a standby may take over no sooner than leaseDuration after it saw that
+ * renewal, which is later still. A write that is sent just before the deadline and gives up
+ * within leaseDuration - renewDeadline is thus over before another replica can write. 80 % of
+ * that margin is the budget; the rest covers a timer that fires late on a busy event loop.
+ * Defaults (15 s, 10 s): 4000 ms.
+ */
+export function maxWriteMs(
+  leaseDurationMs = DEFAULT_LEASE_DURATION_MS,
+  renewDeadlineMs = DEFAULT_RENEW_DEADLINE_MS,
+): number {
+  return Math.floor((leaseDurationMs - renewDeadlineMs) * 0.8);
+}
+
+/** maxWriteMs() for the default timings (those the operator runs with). */
+export const MAX_WRITE_MS = maxWriteMs();
+
+/**
+ * client-go's expiry rule: a Lease last seen to change at `observedAt` (this replica's monotonic
+ * clock) is expired once more than `leaseDurationMs` has passed on that same clock. No remote
+ * time takes part.
+ */
+export function leaseExpired(observedAt: number, leaseDurationMs: number, now: number): boolean {
+  return observedAt + leaseDurationMs < now;
+}
+
+/** What identifies one write of the Lease: any change means its holder is still alive. */
+function recordKey(lease: V1Lease): string {
+  const spec = lease.spec ?? {};
+  const time = (t: Date | undefined) => (t ? new Date(t).toISOString() : "");
+  return JSON.stringify([
+    spec.holderIdentity ?? "",
+    spec.leaseDurationSeconds ?? null,
+    time(spec.acquireTime),
+    time(spec.renewTime),
+    spec.leaseTransitions ?? null,
+    lease.metadata?.resourceVersion ?? "",
+  ]);
+}
+
+/**
+ * What a replica knows of a Lease it does not hold: the record it saw last and when (its own
+ * monotonic clock) that record last changed. Pure; LeaderElector feeds it every Lease it reads.
+ */
+export class LeaseObservation {
+  private key: string | undefined;
+  private observedAt = 0;
+  private durationMs = 0;
+  private holderIdentity = "";
+
+  /** Records `lease` as read at `now`; true when its record differs from the one seen before. */
+  observe(lease: V1Lease, now: number, defaultDurationMs = 0): boolean {
+    const key = recordKey(lease);
+    const seconds = lease.spec?.leaseDurationSeconds;
+    this.holderIdentity = lease.spec?.holderIdentity ?? "";
+    this.durationMs = seconds === undefined ? defaultDurationMs : seconds * 1000;
+    if (key === this.key) return false;
+    this.key = key;
+    this.observedAt = now;
+    return true;
+  }
+
+  get holder(): string {
+    return this.holderIdentity;
+  }
+
+  /** Monotonic time at which the current record was first seen. */
+  get since(): number {
+    return this.observedAt;
+  }
+
+  /** No record seen yet, or the one seen has not changed for longer than its lease duration. */
+  expired(now: number): boolean {
+    return this.key === undefined || leaseExpired(this.observedAt, this.durationMs, now);
+  }
+}
 
 export type LeaderElectorOptions = {
   namespace: string;
@@ -26,6 +120,10 @@ export type LeaderElectorOptions = {
   onStoppedLeading: () => void;
   onNewLeader?: (identity: string) => void;
   logger?: Logger;
+  /** Wall clock (epoch ms) for the renewTime and acquireTime written to the Lease. Default Date.now. */
+  now?: () => number;
+  /** Monotonic clock (ms) every expiry and deadline is judged by. Default performance.now. */
+  monotonicNow?: () => number;
 };
 
 const isApiError = (e: unknown, ...codes: number[]) => codes.includes((e as { code?: number })?.code ?? -1);
@@ -38,11 +136,15 @@ export class LeaderElector {
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private readonly logger: Logger | undefined;
+  private readonly wallNow: () => number;
+  private readonly monoNow: () => number;
 
   private leading = false;
   private stopped = false;
+  /** Monotonic time the last successful renewal was sent. */
   private lastRenew = 0;
   private observedHolder: string | undefined;
+  private readonly observation = new LeaseObservation();
   private lease: V1Lease | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -53,9 +155,11 @@ export class LeaderElector {
     this.api = kc.makeApiClient(CoordinationV1Api);
     this.options = options;
     this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
-    this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
+    this.leaseDurationMs = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? DEFAULT_RENEW_DEADLINE_MS;
+    this.retryPeriodMs = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
+    this.wallNow = options.now ?? Date.now;
+    this.monoNow = options.monotonicNow ?? (() => performance.now());
     if (this.renewDeadlineMs >= this.leaseDurationMs)
       throw new Error("renewDeadline must be shorter than leaseDuration");
     if (this.retryPeriodMs >= this.renewDeadlineMs)
@@ -71,13 +175,18 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /** The per-write timeout budget for this elector's timings (see maxWriteMs). */
+  get maxWriteMs(): number {
+    return maxWriteMs(this.leaseDurationMs, this.renewDeadlineMs);
+  }
+
   /**
    * True while the last successful renewal was *sent* less than renewDeadline ago. Unlike
    * isLeader() it does not wait for a timer: a process that was frozen (SIGSTOP, a VM pause, a
    * long GC) sees false at its first write after waking up, before any timer has run.
    */
   mayWrite(): boolean {
-    return this.leading && Date.now() - this.lastRenew < this.renewDeadlineMs;
+    return this.leading && this.monoNow() - this.lastRenew < this.renewDeadlineMs;
   }
 
   /** Runs the election; resolves when the elector stops (leadership lost, stop() or release()). */
@@ -113,7 +222,7 @@ export class LeaderElector {
         ...lease.spec,
         holderIdentity: "",
         leaseDurationSeconds: 1,
-        renewTime: new V1MicroTime(),
+        renewTime: new V1MicroTime(this.wallNow()),
       };
       await this.api.replaceNamespacedLease({
         name: this.options.name,
@@ -131,12 +240,12 @@ export class LeaderElector {
     if (this.stopped) return;
     // The Lease was written at some point after this: count the renewal from here, not from when
     // the answer was read (an answer that waited in the socket while the process was frozen is old).
-    const attemptAt = Date.now();
+    const attemptAt = this.monoNow();
     this.inFlight = this.tryAcquireOrRenew()
       .then((outcome) => {
         if (this.stopped) return;
         if (outcome === "held") {
-          if (this.leading && Date.now() - attemptAt >= this.renewDeadlineMs) {
+          if (this.leading && this.monoNow() - attemptAt >= this.renewDeadlineMs) {
             this.lose(`renewal answered after the ${this.renewDeadlineMs} ms renew deadline`);
             return;
           }
@@ -171,12 +280,20 @@ export class LeaderElector {
     clearTimeout(this.deadlineTimer);
     this.deadlineTimer = setTimeout(
       () => {
-        if (this.leading && Date.now() - this.lastRenew >= this.renewDeadlineMs) {
+        if (this.leading && this.monoNow() - this.lastRenew >= this.renewDeadlineMs) {
           this.lose(`could not renew within ${this.renewDeadlineMs} ms`);
+        } else if (this.leading) {
+          this.armDeadline(); // woke early (timers and the injected clock may disagree)
         }
       },
-      Math.max(0, this.renewDeadlineMs - (Date.now() - this.lastRenew)),
+      Math.max(0, this.renewDeadlineMs - (this.monoNow() - this.lastRenew)),
     );
+  }
+
+  /** The Lease as this replica just wrote it. */
+  private wrote(lease: V1Lease): void {
+    this.lease = lease;
+    this.observation.observe(lease, this.monoNow(), this.leaseDurationMs);
   }
 
   private lose(reason: string): void {
@@ -196,7 +313,7 @@ export class LeaderElector {
    */
   private async tryAcquireOrRenew(): Promise<"held" | "other" | "conflict"> {
     const { name, namespace } = this.options;
-    const now = new V1MicroTime();
+    const now = new V1MicroTime(this.wallNow());
     const leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
 
     let current: V1Lease;
@@ -205,7 +322,7 @@ export class LeaderElector {
     } catch (error) {
       if (!isApiError(error, 404)) throw error;
       try {
-        this.lease = await this.api.createNamespacedLease({
+        const created = await this.api.createNamespacedLease({
           namespace,
           body: {
             metadata: { name, namespace },
@@ -218,6 +335,7 @@ export class LeaderElector {
             },
           },
         });
+        this.wrote(created);
         return "held";
       } catch (createError) {
         if (isApiError(createError, 409)) return "conflict"; // another replica created it first
@@ -231,8 +349,10 @@ export class LeaderElector {
       this.observedHolder = holder;
       if (holder) this.options.onNewLeader?.(holder);
     }
-    const renewedAt = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const expired = renewedAt + (spec.leaseDurationSeconds ?? 0) * 1000 < Date.now();
+    // client-go's rule: expired only when this replica has seen no change of the record for the
+    // lease duration, by its own clock; the holder's renewTime is never compared with ours.
+    this.observation.observe(current, this.monoNow(), this.leaseDurationMs);
+    const expired = this.observation.expired(this.monoNow());
     const mine = holder === this.identity;
     if (holder && !mine && !expired) return "other";
 
@@ -248,7 +368,7 @@ export class LeaderElector {
     };
     try {
       // current.metadata.resourceVersion rides along: a concurrent writer makes this a 409.
-      this.lease = await this.api.replaceNamespacedLease({ name, namespace, body });
+      this.wrote(await this.api.replaceNamespacedLease({ name, namespace, body }));
       return "held";
     } catch (error) {
       if (isApiError(error, 409)) return "conflict";

@@ -9,6 +9,7 @@ import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { provisioningLatency } from "../observe/metrics.ts";
 import { managedAccountCount } from "../plan/brake.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
+import { GROUP, VERSION } from "../api/schema.ts";
 import { Informer } from "./informer.ts";
 import { rosterCollection, shareConnections, writeStatus } from "./kube.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
@@ -158,6 +159,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
       scan.managed(connector),
     );
   const brake = new BrakeGate({
+    custom,
     managed,
     events,
     changed: (connector) => connectorController.enqueue(connector),
@@ -169,7 +171,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     employees: (namespace) => employees.list(namespace),
     pool,
     managed,
-    held: (connector) => brake.held(connector),
+    brake,
     scan: (connector) => scan.result(connector),
     checkIntervalMs: options.connectorCheckMs,
   });
@@ -187,7 +189,6 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     custom,
     getConnector: (namespace, name) => connectors.get(namespace, name),
     brake,
-    events,
     released: enqueueNamespace,
   });
 
@@ -237,6 +238,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     if (type === "delete") {
       pool.forget(namespace, obj.metadata.name);
       scan.forget(obj);
+      brake.forget(obj);
     } else {
       approvals.observe(obj);
       connectorController.enqueue(obj);
@@ -292,9 +294,27 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
 
   for (const informer of informers) informer.start();
 
+  const loadBrakes = async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const query = { group: GROUP, version: VERSION, plural: "connectors" };
+        const fresh = (await (ns
+          ? custom.listNamespacedCustomObject({ ...query, namespace: ns })
+          : custom.listClusterCustomObject(query))) as { items: Connector[] };
+        for (const c of fresh.items) brake.load(c);
+        return;
+      } catch (error) {
+        logger.warn({ error: (error as Error).message, attempt }, "could not read the brake state; retrying");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt)));
+      }
+    }
+  };
+
   const startWork = async () => {
     logger.info("started leading: reconciling");
     await Promise.all(informers.map((i) => i.waitForSync()));
+    // The brake as the last leader left it: read fresh, since this replica's cache may lag.
+    await loadBrakes();
     for (const e of employees.list()) enqueueEmployee(keyOf(e));
     for (const namespace of new Set(employees.list().map((e) => e.metadata.namespace ?? "default")))
       policyStatus.enqueueNamespace(namespace);

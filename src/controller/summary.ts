@@ -171,5 +171,43 @@ export function connectorStatus(
         },
     now,
   );
+  const insecure = insecureTransport(connector);
+  status.conditions = setCondition(
+    status.conditions,
+    insecure
+      ? {
+          type: "Insecure",
+          status: "True",
+          reason: "InsecureTransport",
+          message: insecure,
+          observedGeneration: generation,
+        }
+      : {
+          type: "Insecure",
+          status: "False",
+          reason: "Verified",
+          message: "",
+          observedGeneration: generation,
+        },
+    now,
+  );
   return withPaused(status, !!connector.spec.paused || isPaused(connector), generation, now);
+}
+
+/** Why credentials and people's data to this target may be read or altered in transit, if they may. */
+export function insecureTransport(connector: Connector): string | undefined {
+  const { ldap, scim } = connector.spec;
+  if (ldap) {
+    if (ldap.insecureSkipTLSVerify)
+      return "insecureSkipTLSVerify is set: the server's certificate is not verified";
+    if (ldap.url.toLowerCase().startsWith("ldap://") && !ldap.startTLS)
+      return "ldap:// without startTLS: the bind password and every change travel in plain text";
+  }
+  if (scim) {
+    if (scim.insecureSkipTLSVerify)
+      return "insecureSkipTLSVerify is set: the server's certificate is not verified";
+    if (scim.baseURL.toLowerCase().startsWith("http://"))
+      return "http:// base URL: the bearer token and every change travel in plain text";
+  }
+  return undefined;
 }

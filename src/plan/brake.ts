@@ -1,6 +1,7 @@
 // The mass-change brake (Connector.spec.safety): deprovisions per connector are counted over a
-// sliding hour; past the limit further deprovisions are held until approved. Pure state with an
-// explicit clock, so the rules are unit-tested without servers.
+// sliding hour; past the limit further deprovisions are held, and stay held (latched) until an
+// exact approval. Pure state with an explicit clock, so the rules are unit-tested without servers;
+// the operator keeps the state in Connector status.
 
 export const HOUR_MS = 3_600_000;
 export const DEFAULT_MAX_PER_HOUR = 20;
@@ -48,74 +49,91 @@ export function managedAccountCount(
   return Math.max(recorded, scanned ?? 0);
 }
 
-type ConnectorState = {
-  /** Account key -> when its deprovisioning was counted. */
-  counted: Map<string, number>;
-  /** Accounts waiting for approval, with when they were first held. */
-  held: Map<string, number>;
-  /** Deprovisions released by approval and not yet used. */
-  approved: number;
+/**
+ * The brake of one connector, as it is kept in the Connector's status. Once anything is held
+ * the brake is latched: every further deprovision is held too, however much time passes, until
+ * an approval releases exactly the accounts held at that moment.
+ */
+export type BrakeState = {
+  /** Accounts whose deprovisioning was counted in the last hour, with when. */
+  counted: { account: string; at: string }[];
+  /** Accounts waiting for approval, in the order they were held. */
+  held: { account: string; at: string }[];
+  /** Accounts an approval released; they stay released until they need no deprovisioning. */
+  released: string[];
 };
 
 export type BrakeDecision = { allowed: true } | { allowed: false; held: number; limit: number };
 
-export class DeprovisionBrake {
-  private readonly connectors = new Map<string, ConnectorState>();
+function stamp(now: number): string {
+  return new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
 
-  private state(connector: string): ConnectorState {
-    let state = this.connectors.get(connector);
-    if (!state) {
-      state = { counted: new Map(), held: new Map(), approved: 0 };
-      this.connectors.set(connector, state);
-    }
-    return state;
-  }
+/** Drops counts older than an hour. */
+function prune(state: BrakeState, now: number): BrakeState {
+  const counted = state.counted.filter((c) => now - Date.parse(c.at) < HOUR_MS);
+  return counted.length === state.counted.length ? state : { ...state, counted };
+}
 
-  private prune(state: ConnectorState, now: number): void {
-    for (const [key, at] of state.counted) if (now - at >= HOUR_MS) state.counted.delete(key);
+/**
+ * Asks to deprovision one account. An account counts once per hour however many operations its
+ * deprovisioning takes (disable, group removals, delete), so a leaver is one, not five.
+ */
+export function requestDeprovision(
+  current: BrakeState,
+  account: string,
+  limit: number,
+  now: number,
+): { state: BrakeState; decision: BrakeDecision } {
+  const state = prune(current, now);
+  const allowed = { allowed: true } as const;
+  if (state.released.includes(account) || state.counted.some((c) => c.account === account)) {
+    if (state.counted.some((c) => c.account === account)) return { state, decision: allowed };
+    return {
+      state: { ...state, counted: [...state.counted, { account, at: stamp(now) }] },
+      decision: allowed,
+    };
   }
+  if (state.held.length === 0 && state.counted.length < limit)
+    return {
+      state: { ...state, counted: [...state.counted, { account, at: stamp(now) }] },
+      decision: allowed,
+    };
+  const held = state.held.some((h) => h.account === account)
+    ? state.held
+    : [...state.held, { account, at: stamp(now) }];
+  return { state: { ...state, held }, decision: { allowed: false, held: held.length, limit } };
+}
 
-  /**
-   * Asks to deprovision one account. An account counts once per hour however many operations its
-   * deprovisioning takes (disable, group removals, delete), so a leaver is one, not five.
-   */
-  request(connector: string, account: string, limit: number, now: number): BrakeDecision {
-    const state = this.state(connector);
-    this.prune(state, now);
-    if (state.counted.has(account)) return { allowed: true };
-    if (state.counted.size < limit) {
-      state.counted.set(account, now);
-      state.held.delete(account);
-      return { allowed: true };
-    }
-    if (state.approved > 0) {
-      state.approved--;
-      state.counted.set(account, now);
-      state.held.delete(account);
-      return { allowed: true };
-    }
-    if (!state.held.has(account)) state.held.set(account, now);
-    return { allowed: false, held: state.held.size, limit };
-  }
+/** The account needs no deprovisioning any more (rehired, done, gone): it is neither held nor released. */
+export function withdrawDeprovision(state: BrakeState, account: string): BrakeState {
+  if (!state.held.some((h) => h.account === account) && !state.released.includes(account)) return state;
+  return {
+    ...state,
+    held: state.held.filter((h) => h.account !== account),
+    released: state.released.filter((a) => a !== account),
+  };
+}
 
-  /** The account no longer needs deprovisioning (rehired, approved elsewhere, gone). */
-  withdraw(connector: string, account: string): void {
-    this.connectors.get(connector)?.held.delete(account);
-  }
+export type ApprovalOutcome =
+  { approved: true; released: number; state: BrakeState } | { approved: false; reason: string };
 
-  /** Releases up to `count` held deprovisions. */
-  approve(connector: string, count: number): void {
-    if (count > 0) this.state(connector).approved += count;
-  }
-
-  held(connector: string): string[] {
-    return [...(this.connectors.get(connector)?.held.keys() ?? [])];
-  }
-
-  counted(connector: string, now: number): number {
-    const state = this.connectors.get(connector);
-    if (!state) return 0;
-    this.prune(state, now);
-    return state.counted.size;
-  }
+/**
+ * An approval must name exactly the number held: it releases those accounts and no others, and
+ * gives no credit for deprovisions held later.
+ */
+export function approveDeprovisions(state: BrakeState, value: string): ApprovalOutcome {
+  const held = state.held.length;
+  if (held === 0)
+    return { approved: false, reason: `approval ${JSON.stringify(value)} refused: nothing is held` };
+  if (value.trim() !== String(held))
+    return {
+      approved: false,
+      reason: `approval ${JSON.stringify(value)} refused: it must equal the number of held deprovisions, ${held}; nothing was released`,
+    };
+  return {
+    approved: true,
+    released: held,
+    state: { ...state, held: [], released: [...state.released, ...state.held.map((h) => h.account)] },
+  };
 }

@@ -1,4 +1,5 @@
 // Selector and match semantics of AccessPolicy and GroupRule (api.md), as pure functions.
+import { RE2JS } from "re2js";
 import type { Employee, LabelSelectorSpec, MatchRequirementSpec } from "../api/types.ts";
 
 /** The value of a match key on an Employee: a spec field or attributes.<name>; undefined when absent. */
@@ -25,27 +26,39 @@ export function employeeField(employee: Employee, key: string): string | undefin
 
 export class InvalidRequirement extends Error {}
 
-const regexCache = new Map<string, RegExp>();
+/**
+ * Compiled Matches expressions, or why one is invalid, least recently used first. Bounded, so that
+ * patterns edited away over the life of the process do not pile up (each compiled RE2 also keeps
+ * its own bounded DFA state cache).
+ */
+const CACHE_SIZE = 256;
+const patternCache = new Map<string, RE2JS | { invalid: string }>();
 
 /**
- * Compiles a Matches expression. Admission checks it with RE2 (CEL); here a leading inline
- * flag group such as (?i) becomes a JavaScript flag, since JavaScript lacks that form.
- * Matching is unanchored, as in CEL and Go: anchor with ^ and $ for a whole-value match.
+ * Compiles a Matches expression with RE2 (re2js, a port of RE2/J with Go's regexp syntax), the
+ * engine admission checks it with (CEL `matches`): the same syntax, inline flags such as (?i) and
+ * errors, and matching in time linear in the input, so no pattern or value can stall the operator
+ * (api.md). Matching is unanchored, as in CEL and Go: anchor with ^ and $ for a whole-value match.
+ * Every evaluation of a pattern goes through here. Throws InvalidRequirement for a pattern RE2
+ * rejects (backreferences, lookaround and the like).
  */
-export function compilePattern(pattern: string): RegExp {
-  let regex = regexCache.get(pattern);
-  if (regex) return regex;
-  const flagged = /^\(\?([imsU]+)\)/.exec(pattern);
-  const flags = flagged ? [...new Set(flagged[1]!.replace("U", "").split(""))].join("") : "";
-  try {
-    regex = new RegExp(flagged ? pattern.slice(flagged[0].length) : pattern, flags + "u");
-  } catch (error) {
-    throw new InvalidRequirement(
-      `invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`,
-    );
+export function compilePattern(pattern: string): RE2JS {
+  let compiled = patternCache.get(pattern);
+  if (compiled) {
+    patternCache.delete(pattern);
+  } else {
+    try {
+      compiled = RE2JS.compile(pattern);
+    } catch (error) {
+      compiled = {
+        invalid: `invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`,
+      };
+    }
+    if (patternCache.size >= CACHE_SIZE) patternCache.delete(patternCache.keys().next().value!);
   }
-  regexCache.set(pattern, regex);
-  return regex;
+  patternCache.set(pattern, compiled);
+  if (!(compiled instanceof RE2JS)) throw new InvalidRequirement(compiled.invalid);
+  return compiled;
 }
 
 export function requirementHolds(employee: Employee, requirement: MatchRequirementSpec): boolean {

@@ -1,9 +1,10 @@
 // Leader election on a real Lease: one leader at a time, fast hand-over on release, takeover after
-// the lease duration on a crash, and a leader that cannot renew gives up before its lease expires.
+// the lease duration on a crash, a leader that cannot renew gives up before its lease expires, and a
+// standby whose clock runs ahead waits for the lease duration by its own clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
-import { LeaderElector } from "../../src/controller/leader.ts";
+import { LeaderElector, type LeaderElectorOptions } from "../../src/controller/leader.ts";
 import { registry } from "../../src/observe/metrics.ts";
 
 let cp: ControlPlane;
@@ -19,7 +20,11 @@ afterAll(async () => {
 
 type Candidate = { elector: LeaderElector; started: number[]; stopped: number[] };
 
-function candidates(count: number, name = `roster-${++leaseSeq}`): Candidate[] {
+function candidates(
+  count: number,
+  name = `roster-${++leaseSeq}`,
+  extra: (i: number) => Partial<LeaderElectorOptions> = () => ({}),
+): Candidate[] {
   return Array.from({ length: count }, (_, i) => {
     const c: Candidate = { started: [], stopped: [], elector: undefined as unknown as LeaderElector };
     c.elector = new LeaderElector(cp.kubeconfig, {
@@ -31,6 +36,7 @@ function candidates(count: number, name = `roster-${++leaseSeq}`): Candidate[] {
       retryPeriodMs: 300,
       onStartedLeading: () => c.started.push(Date.now()),
       onStoppedLeading: () => c.stopped.push(Date.now()),
+      ...extra(i),
     });
     void c.elector.run();
     return c;
@@ -112,6 +118,46 @@ describe("LeaderElector", () => {
       expect(after).toBeLessThan(5000);
     } finally {
       for (const c of cs) await c.elector.release();
+    }
+  });
+
+  it("a standby whose wall clock runs 5 minutes ahead does not take over while the leader renews, and takes over a lease duration after it crashes", async () => {
+    const name = `roster-${++leaseSeq}`;
+    // replica-0 starts alone and leads; replica-1's wall clock (what it writes as renewTime, and
+    // what a comparison with the leader's renewTime would use) is 5 minutes ahead.
+    const [leader] = candidates(1, name);
+    await until(() => (leader!.elector.isLeader() ? true : undefined), 10_000, "a leader");
+    const [standby] = candidates(1, name, () => ({
+      identity: "replica-ahead",
+      now: () => Date.now() + 5 * 60_000,
+    }));
+    const leases = cp.kubeconfig.makeApiClient(CoordinationV1Api);
+    const holder = async () =>
+      (await leases.readNamespacedLease({ name, namespace: "default" })).spec?.holderIdentity;
+    try {
+      // Three lease durations of renewals: the standby must stay a standby all along.
+      for (let i = 0; i < 30; i++) {
+        expect(standby!.started).toEqual([]);
+        expect(leader!.elector.mayWrite()).toBe(true);
+        expect(await holder()).toBe(leader!.elector.identity);
+        await sleep(300);
+      }
+      expect(leader!.stopped).toEqual([]);
+
+      const crashed = Date.now();
+      leader!.elector.stop(); // no release
+      await until(() => (standby!.elector.isLeader() ? true : undefined), 10_000, "standby takes over");
+      const after = Date.now() - crashed;
+      // Last renewal at most 300 ms before the crash; the standby counts the 3 s from when it saw it.
+      expect(after).toBeGreaterThanOrEqual(2500);
+      expect(after).toBeLessThan(5000);
+      const lease = await leases.readNamespacedLease({ name, namespace: "default" });
+      expect(lease.spec?.holderIdentity).toBe("replica-ahead");
+      // The standby stamped the Lease with its own (skewed) wall clock.
+      expect(new Date(lease.spec!.renewTime!).getTime() - Date.now()).toBeGreaterThan(4 * 60_000);
+    } finally {
+      await standby!.elector.release();
+      await leader!.elector.release();
     }
   });
 

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { AccessPolicy, Employee, GroupRule } from "../../src/api/types.ts";
 import { evaluateAccess, lifecycleOf, managedGroups } from "../../src/policy/evaluate.ts";
-import { compilePattern, employeeMatches, requirementProblems } from "../../src/policy/match.ts";
+import {
+  compilePattern,
+  employeeMatches,
+  InvalidRequirement,
+  requirementProblems,
+} from "../../src/policy/match.ts";
 import type { MatchRequirementSpec } from "../../src/api/types.ts";
 
 const now = new Date("2026-06-01T12:00:00Z");
@@ -85,6 +90,93 @@ describe("match", () => {
       grants: [{ connector: "ldap" }],
     });
     expect(evaluateAccess(employee({ title: "x" }), [bad], [], now).accounts.size).toBe(0);
+  });
+});
+
+describe("Matches runs in linear time with RE2 semantics (api.md)", () => {
+  const titled = (title: string) => employee({ title });
+  const holds = (pattern: string, title: string) =>
+    employeeMatches(titled(title), undefined, [{ key: "title", operator: "Matches", values: [pattern] }]);
+
+  // Under a backtracking engine each of these takes exponential time and the test never ends
+  // (vitest times it out); no timing is asserted, only the answer.
+  it.each([
+    ["^([a-z]+ ?)+$", "a".repeat(42) + "!"],
+    ["(a|a)*b", "a".repeat(5000)],
+    ["(a+)+$", "a".repeat(5000) + "!"],
+    ["^(a|aa)+$", "a".repeat(5000) + "b"],
+    ["^(\\w+\\s?)*$", "x".repeat(5000) + "!"],
+    ["^(([a-z])+.)+[A-Z]([a-z])+$", "a".repeat(5000)],
+  ])("%s against a hostile value is false without stalling", (pattern, value) => {
+    expect(compilePattern(pattern).test(value)).toBe(false);
+    expect(holds(pattern, value)).toBe(false);
+  });
+
+  it("the issue's pattern still matches ordinary titles", () => {
+    expect(holds("^([a-z]+ ?)+$", "staff engineer")).toBe(true);
+    expect(holds("^([a-z]+ ?)+$", "Staff Engineer")).toBe(false);
+  });
+
+  it.each([
+    ["(?i)^engineering manager$", "ENGINEERING MANAGER", true],
+    ["(?i)manager", "Engineering Manager", true],
+    ["^(?i:eng)ineering", "ENGineering", true],
+    ["^(?i:eng)ineering", "ENGINEERING", false],
+    ["Manager", "Engineering Manager", true],
+    ["^Manager", "Engineering Manager", false],
+    ["Engineering$", "Engineering Manager", false],
+    ["\\AEngineering Manager\\z", "Engineering Manager", true],
+    ["^[A-Z][a-z]+ [A-Z][a-z]+$", "Engineering Manager", true],
+    ["^[[:alpha:] ]+$", "Engineering Manager", true],
+    ["^\\w+\\s\\w+$", "Engineering Manager", true],
+    ["^\\d{3}$", "123", true],
+    ["^\\d{3}$", "1234", false],
+    ["^(Director|VP|Manager)\\b", "VP Sales", true],
+    ["^(Director|VP|Manager)\\b", "VPN Admin", false],
+    ["^(?P<level>Senior|Staff) ", "Staff Engineer", true],
+    ["^\\p{Greek}+$", "Αθηνά", true],
+    ["^\\pL+$", "Zoë", true],
+    ["^.{4}$", "Zoë😀", true],
+    ["^[é-ü]$", "ö", true],
+    ["\\QC++ (lead)\\E", "C++ (lead) engineer", true],
+    ["(?s)a.b", "a\nb", true],
+    ["a.b", "a\nb", false],
+    ["(?m)^b$", "a\nb\nc", true],
+    ["^a$", "a\n", false],
+    ["(?U)^a+$", "aaa", true],
+  ])("%s on %j: %s", (pattern, title, expected) => {
+    expect(holds(pattern, title)).toBe(expected);
+  });
+
+  it.each([
+    ["(a)\\1", "invalid escape sequence"],
+    ["(?=a)", "invalid or unsupported Perl syntax"],
+    ["(?!a)b", "invalid or unsupported Perl syntax"],
+    ["(?<=a)b", "invalid named capture"],
+    ["a{1001}", "invalid repeat count"],
+    ["a**", "invalid nested repetition operator"],
+    ["[z-a]", "invalid character class range"],
+    ["\\Z", "invalid escape sequence"],
+  ])("%s is not RE2 and is an InvalidRequirement", (pattern, reason) => {
+    expect(() => compilePattern(pattern)).toThrow(InvalidRequirement);
+    expect(() => compilePattern(pattern)).toThrow(
+      `invalid regular expression ${JSON.stringify(pattern)}: error parsing regexp: ${reason}`,
+    );
+    expect(requirementProblems([{ key: "title", operator: "Matches", values: [pattern] }])).toEqual([
+      expect.stringContaining(`match[0]: invalid regular expression ${JSON.stringify(pattern)}`),
+    ]);
+    const bad = policy("bad", {
+      match: [{ key: "title", operator: "Matches", values: [pattern] }],
+      grants: [{ connector: "ldap" }],
+    });
+    expect(evaluateAccess(titled("a"), [bad], [], now).accounts.size).toBe(0);
+  });
+
+  it("keeps answering the same after many distinct patterns (the cache is bounded)", () => {
+    for (let i = 0; i < 1000; i++) expect(compilePattern(`^t${i}$`).test(`t${i}`)).toBe(true);
+    expect(compilePattern("^t0$").test("t0")).toBe(true);
+    expect(compilePattern("^t0$").test("t1")).toBe(false);
+    expect(() => compilePattern("(a)\\1")).toThrow(InvalidRequirement);
   });
 });
 
