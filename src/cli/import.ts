@@ -33,14 +33,12 @@ import {
   eachLimited,
   KUBE_FLAGS,
   KUBE_FLAGS_HELP,
-  listAll,
   loadKube,
   namespaceOf,
-  rosterPath,
   runCli,
   writeOut,
-  serverSideApply,
 } from "./kube.ts";
+import { listAll, rosterPath, serverSideApply } from "../kube/client.ts";
 
 export const FIELD_MANAGER = "roster-import";
 

@@ -1,13 +1,17 @@
 // Shared pieces of the `roster` subcommands that talk to a cluster: the kubectl-style flags
-// (--kubeconfig, --context, --namespace/-n, --all-namespaces/-A), raw API requests with a
-// KubeConfig's credentials (roster.dev bodies are sent and read as plain JSON, never through
-// client-node's typed models, which drop fields they do not know), and uniform error handling.
-import { request as httpRequest } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
+// (--kubeconfig, --context, --namespace/-n), loading the kubeconfig, and uniform error handling.
+// The requests themselves are src/kube's.
 import { basename } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { GROUP, VERSION } from "../api/schema.ts";
-import type { SecretKeyRef } from "../api/types.ts";
+
+export {
+  KubeApiError,
+  kubeRequest,
+  listAll,
+  readSecretKey,
+  rosterPath,
+  serverSideApply,
+} from "../kube/client.ts";
 
 /** parseArgs options every cluster command accepts. */
 export const KUBE_FLAGS = {
@@ -48,136 +52,6 @@ export function loadKube(flags: { kubeconfig?: string; context?: string }): Kube
 export function namespaceOf(kc: KubeConfig, flag: string | undefined): string {
   if (flag) return flag;
   return kc.getContextObject(kc.getCurrentContext())?.namespace || "default";
-}
-
-/** A refused API request, with the HTTP status and the Status message. */
-export class KubeApiError extends Error {
-  override name = "KubeApiError";
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** One keep-alive agent per KubeConfig: a thousand applies should not mean a thousand TLS handshakes. */
-const agents = new WeakMap<KubeConfig, HttpsAgent>();
-
-/** A raw API request with the kubeconfig's credentials; resolves to the parsed JSON answer. */
-export async function kubeRequest<T = unknown>(
-  kc: KubeConfig,
-  method: string,
-  path: string,
-  body?: unknown,
-  contentType = "application/json",
-): Promise<T> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("no cluster configured in the kubeconfig");
-  const server = new URL(cluster.server);
-  const base = server.pathname.replace(/\/$/, "");
-  const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-  const options: RequestOptions = {
-    protocol: server.protocol,
-    host: server.hostname,
-    port: server.port,
-    path: `${base}${path}`,
-    method,
-    timeout: 30_000,
-    headers: {
-      Accept: "application/json",
-      ...(payload === undefined ? {} : { "Content-Type": contentType }),
-    },
-  };
-  await kc.applyToHTTPSOptions(options);
-  if (server.protocol === "https:" && !cluster.proxyUrl) {
-    let agent = agents.get(kc);
-    if (!agent) {
-      agent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
-      agents.set(kc, agent);
-    }
-    // The TLS settings stay on the request options; the agent pools connections per settings.
-    options.agent = agent;
-  }
-  const send = server.protocol === "http:" ? httpRequest : httpsRequest;
-  return new Promise<T>((resolve, reject) => {
-    const req = send(options, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => {
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          try {
-            resolve((text ? JSON.parse(text) : undefined) as T);
-          } catch {
-            reject(new Error(`${method} ${path}: the answer is not JSON`));
-          }
-          return;
-        }
-        let message = text.slice(0, 2000);
-        try {
-          message = (JSON.parse(text) as { message?: string }).message ?? message;
-        } catch {
-          // not a Status object: keep the text
-        }
-        reject(new KubeApiError(status, `${method} ${path}: ${status} ${message}`));
-      });
-    });
-    req.on("error", (error) => reject(new Error(`${method} ${path}: ${error.message}`)));
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end(payload);
-  });
-}
-
-/** The API path of a roster.dev collection or object. */
-export function rosterPath(plural: string, namespace?: string, name?: string): string {
-  const ns = namespace === undefined ? "" : `/namespaces/${encodeURIComponent(namespace)}`;
-  return `/apis/${GROUP}/${VERSION}${ns}/${plural}${name === undefined ? "" : `/${encodeURIComponent(name)}`}`;
-}
-
-/** Every object of a collection, following `continue` tokens. */
-export async function listAll<T>(
-  kc: KubeConfig,
-  path: string,
-  query: Record<string, string> = {},
-): Promise<T[]> {
-  const items: T[] = [];
-  let next: string | undefined;
-  do {
-    const params = new URLSearchParams({ ...query, limit: "500", ...(next ? { continue: next } : {}) });
-    const page = await kubeRequest<{ items?: T[]; metadata?: { continue?: string } }>(
-      kc,
-      "GET",
-      `${path}?${params}`,
-    );
-    items.push(...(page.items ?? []));
-    next = page.metadata?.continue || undefined;
-  } while (next);
-  return items;
-}
-
-/** Server-side apply of one object (PATCH application/apply-patch+yaml). */
-export function serverSideApply<T>(
-  kc: KubeConfig,
-  path: string,
-  object: unknown,
-  fieldManager: string,
-  force: boolean,
-): Promise<T> {
-  const params = new URLSearchParams({ fieldManager, ...(force ? { force: "true" } : {}) });
-  return kubeRequest<T>(kc, "PATCH", `${path}?${params}`, object, "application/apply-patch+yaml");
-}
-
-/** The value of one key of a Secret. */
-export async function readSecretKey(kc: KubeConfig, namespace: string, ref: SecretKeyRef): Promise<string> {
-  const secret = await kubeRequest<{ data?: Record<string, string> }>(
-    kc,
-    "GET",
-    `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(ref.name)}`,
-  );
-  const value = secret.data?.[ref.key];
-  if (value === undefined) throw new Error(`Secret ${namespace}/${ref.name} has no key ${ref.key}`);
-  return Buffer.from(value, "base64").toString("utf8");
 }
 
 /**

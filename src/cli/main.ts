@@ -1,9 +1,9 @@
 // The `roster` command. Exit codes: 0 success, 1 failure, 2 usage error.
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger } from "../observe/logger.ts";
 import { prettyDestination } from "../observe/pretty.ts";
 import { runOperator } from "../controller/operator.ts";
+import { CliUsageError, loadKube } from "./kube.ts";
 
 const USAGE = `Usage: roster <command> [flags]
 
@@ -39,14 +39,6 @@ Examples:
   roster operator --leader-elect=false --metrics-addr 127.0.0.1:9090
 `;
 
-export function loadKubeConfig(path: string | undefined, context: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  if (context) kc.setCurrentContext(context);
-  return kc;
-}
-
 async function operatorCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -72,13 +64,13 @@ async function operatorCommand(args: string[]): Promise<number> {
   }
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1)
-    throw new UsageError(`--workers must be a positive integer, got ${values.workers}`);
+    throw new CliUsageError(`--workers must be a positive integer, got ${values.workers}`);
   const logger = createLogger({
     level: values["log-level"] as "info",
     ...(values["log-format"] === "pretty" ? { destination: prettyDestination() } : {}),
   });
   const operator = await runOperator({
-    kubeconfig: loadKubeConfig(values.kubeconfig, values.context),
+    kubeconfig: loadKube({ kubeconfig: values.kubeconfig, context: values.context }),
     logger,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     workers,
@@ -97,10 +89,6 @@ async function operatorCommand(args: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   await operator.done;
   return 0;
-}
-
-export class UsageError extends Error {
-  override name = "UsageError";
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -145,7 +133,7 @@ export function run(): void {
     (code) => process.exit(code),
     (error: unknown) => {
       const usage =
-        error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+        error instanceof CliUsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
       process.stderr.write(`roster: ${error instanceof Error ? error.message : String(error)}\n`);
       process.exit(usage ? 2 : 1);
     },

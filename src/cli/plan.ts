@@ -13,13 +13,12 @@ import {
   KUBE_FLAGS,
   KUBE_FLAGS_HELP,
   commandName,
-  listAll,
   loadKube,
   namespaceOf,
-  rosterPath,
   runCli,
   writeOut,
 } from "./kube.ts";
+import { listAll, rosterPath } from "../kube/client.ts";
 
 export const EXIT_BRAKE = 3;
 

@@ -1,5 +1,6 @@
 // `roster report`: the access review of a namespace (or all), from Employee and Connector status
 // and, with --check-targets, from the LDAP targets themselves. See HELP for flags and exit codes.
+import { tryParseDuration } from "../api/durations.ts";
 import { parseArgs } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Connector, Employee } from "../api/types.ts";
@@ -7,7 +8,6 @@ import { createLdapConnector } from "../connectors/ldap/connector.ts";
 import {
   buildReview,
   isLeaver,
-  parseDuration,
   renderReviewCsv,
   renderReviewJson,
   renderReviewTable,
@@ -19,14 +19,12 @@ import {
   eachLimited,
   KUBE_FLAGS,
   KUBE_FLAGS_HELP,
-  listAll,
   loadKube,
   namespaceOf,
-  readSecretKey,
-  rosterPath,
   runCli,
   writeOut,
 } from "./kube.ts";
+import { listAll, readSecretKey, rosterPath } from "../kube/client.ts";
 
 /** Exit code when the review found exceptions. */
 export const EXIT_EXCEPTIONS = 4;
@@ -100,7 +98,7 @@ async function run(args: string[]): Promise<number> {
     throw new CliUsageError("give --namespace or --all-namespaces, not both");
   let expiringWithinMs: number | undefined;
   if (values["expiring-within"] !== undefined) {
-    expiringWithinMs = parseDuration(values["expiring-within"]);
+    expiringWithinMs = tryParseDuration(values["expiring-within"]);
     if (expiringWithinMs === undefined)
       throw new CliUsageError(
         `--expiring-within ${values["expiring-within"]}: expected a duration like 14d or 36h`,

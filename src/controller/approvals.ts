@@ -6,7 +6,7 @@ import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Connector } from "../api/types.ts";
 import { APPROVE_ANNOTATION, type BrakeGate } from "./brake.ts";
-import { removeAnnotation } from "./kube.ts";
+import { removeAnnotation } from "../kube/client.ts";
 import { WorkQueue, keyOf, splitKey } from "./queue.ts";
 
 export type ApprovalControllerOptions = {

@@ -10,7 +10,7 @@ import { connectorStatus, insecureTransport } from "./summary.ts";
 import { classify } from "./errors.ts";
 import type { BrakeGate } from "./brake.ts";
 import type { TargetPool } from "./targets.ts";
-import { writeStatus } from "./kube.ts";
+import { writeStatus } from "../kube/client.ts";
 import { WorkQueue, keyOf, splitKey, type ReconcileResult } from "./queue.ts";
 
 export type ConnectorControllerOptions = {

@@ -11,7 +11,7 @@ import { managedAccountCount } from "../plan/brake.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import { Informer } from "./informer.ts";
-import { rosterCollection, shareConnections, writeStatus } from "./kube.ts";
+import { rosterPath, shareConnections, writeStatus } from "../kube/client.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
 import { LeaderElector } from "./leader.ts";
 import { reconcileEmployee, type EmployeeReconcilerDeps } from "./employee.ts";
@@ -110,10 +110,10 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const events = new EventRecorder(kc, { logger });
 
   const ns = options.namespace;
-  const employees = new Informer<Employee>(kc, { path: rosterCollection("employees", ns), logger });
-  const policies = new Informer<AccessPolicy>(kc, { path: rosterCollection("accesspolicies", ns), logger });
-  const rules = new Informer<GroupRule>(kc, { path: rosterCollection("grouprules", ns), logger });
-  const connectors = new Informer<Connector>(kc, { path: rosterCollection("connectors", ns), logger });
+  const employees = new Informer<Employee>(kc, { path: rosterPath("employees", ns), logger });
+  const policies = new Informer<AccessPolicy>(kc, { path: rosterPath("accesspolicies", ns), logger });
+  const rules = new Informer<GroupRule>(kc, { path: rosterPath("grouprules", ns), logger });
+  const connectors = new Informer<Connector>(kc, { path: rosterPath("connectors", ns), logger });
   const secrets = new Informer<CachedSecret>(kc, {
     path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
     fieldSelector: "type!=kubernetes.io/service-account-token",

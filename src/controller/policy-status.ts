@@ -4,7 +4,7 @@ import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AccessPolicy, Employee, GroupRule } from "../api/types.ts";
 import { groupRuleStatus, policyStatus } from "./summary.ts";
-import { writeStatus } from "./kube.ts";
+import { writeStatus } from "../kube/client.ts";
 import { WorkQueue, keyOf, splitKey } from "./queue.ts";
 
 export type PolicyStatusOptions = {

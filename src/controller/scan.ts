@@ -7,7 +7,7 @@ import type { Connector, Employee } from "../api/types.ts";
 import { compareScan, type ScanResult } from "../plan/scan.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { connectorPaused } from "../plan/employee.ts";
-import { parseDuration } from "../plan/plan.ts";
+import { parseDuration } from "../api/durations.ts";
 import { driftAccounts, driftDetected, managedAccounts, orphanAccounts } from "../observe/metrics.ts";
 import type { EventRecorder } from "./events.ts";
 import type { TargetPool } from "./targets.ts";

@@ -1,7 +1,14 @@
 // Target clients per Connector: built from the Connector spec and the Secrets it names, reused
 // while neither changes, closed when replaced.
+//
+// A Secret's value never shows (api.md), not even inside a library's error: the credential is
+// checked before it is used (a bearer token must be a valid HTTP header value, a bind password of
+// a sane length and without NUL) and a value that cannot be used is a ConfigurationError naming
+// the Secret and key only. The connectors scrub their secrets out of every error and log line.
 import type { Connector, EmployeeSpecT, SecretKeyRef } from "../api/types.ts";
 import type { ConnectorLogger, TargetConnector } from "../connectors/types.ts";
+import { bearerToken, bindPassword, CredentialError } from "../connectors/base/credentials.ts";
+import { nonCertificateText, scrubberFor } from "../connectors/base/scrub.ts";
 import { createLdapConnector } from "../connectors/ldap/connector.ts";
 import { createScimConnector } from "../connectors/scim/connector.ts";
 import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
@@ -48,6 +55,22 @@ export type SecretReader = (
   ref: SecretKeyRef,
 ) => Promise<{ value: string; version: string }>;
 
+/** `check(value)`, a CredentialError turned into a ConfigurationError naming only the Secret and key. */
+function usable(
+  namespace: string,
+  ref: SecretKeyRef,
+  value: string,
+  what: string,
+  check: (value: string) => string,
+): string {
+  try {
+    return check(value);
+  } catch (error) {
+    if (!(error instanceof CredentialError)) throw error;
+    throw new ConfigurationError(`Secret ${namespace}/${ref.name} key ${ref.key} ${error.message} (${what})`);
+  }
+}
+
 export class TargetPool {
   private readonly entries = new Map<string, { fingerprint: string; target: Target }>();
   private readonly readSecret: SecretReader;
@@ -77,14 +100,27 @@ export class TargetPool {
     ]);
     const cached = this.entries.get(key);
     if (cached && cached.fingerprint === fingerprint) return cached.target;
-    if (cached) void cached.target.client.close().catch(() => {});
+    if (cached) {
+      void cached.target.client.close().catch(() => {});
+      this.entries.delete(key);
+    }
     const options = {
       ...(ca ? { ca: ca.value } : {}),
       logger: this.logger,
       ...(this.fence ? { fence: this.fence } : {}),
     };
-    const scimClient = scim ? createScimConnector(scim, credential.value, options) : undefined;
-    const client = ldap ? createLdapConnector(ldap, credential.value, options) : scimClient!;
+    const value = ldap
+      ? usable(namespace, credentialRef, credential.value, "spec.ldap.bindPasswordSecretRef", bindPassword)
+      : usable(namespace, credentialRef, credential.value, "spec.scim.tokenSecretRef", bearerToken);
+    let scimClient: ReturnType<typeof createScimConnector> | undefined;
+    let client: TargetConnector;
+    try {
+      scimClient = scim ? createScimConnector(scim, value, options) : undefined;
+      client = ldap ? createLdapConnector(ldap, value, options) : scimClient!;
+    } catch (error) {
+      // Creating a client sends nothing; should anything it throws quote a secret, it is scrubbed.
+      throw scrubberFor([credential.value, value, nonCertificateText(ca?.value)]).error(error);
+    }
     const target: Target = {
       client: instrument(client, key),
       desiredAttributes: (employee) => desiredAttributes(connector, employee),

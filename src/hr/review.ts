@@ -410,12 +410,3 @@ export function renderReviewCsv(review: Review): string {
 export function renderReviewJson(review: Review): string {
   return `${JSON.stringify(review, null, 2)}\n`;
 }
-
-/** Parses a duration like 14d, 36h, 1h30m, 2w into milliseconds; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  if (!/^(\d+(\.\d+)?(ms|s|m|h|d|w))+$/.test(text)) return undefined;
-  const unit: Record<string, number> = { ms: 1, s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
-  let total = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)) total += Number(m[1]) * unit[m[2]!]!;
-  return total;
-}

@@ -8,6 +8,10 @@ const SECRET_KEYS = [
   "password",
   "bindPassword",
   "newPassword",
+  "passwd",
+  // LDAP password attributes, should an entry or a modification be logged.
+  "userPassword",
+  "unicodePwd",
   "token",
   "accessToken",
   "refreshToken",
@@ -15,27 +19,38 @@ const SECRET_KEYS = [
   "apiKey",
   "secret",
   "clientSecret",
+  "credential",
+  "credentials",
   "privateKey",
   "authorization",
   "Authorization",
   "cookie",
+  "Cookie",
   "stringData",
+  // Header names as Node and fetch spell them, and a TLS Secret's private key.
+  "x-api-key",
+  "X-Api-Key",
+  "proxy-authorization",
+  "Proxy-Authorization",
+  "set-cookie",
+  "tls.key",
 ];
+
+/** `key` as a path step: `.key`, or `["x-api-key"]` for keys that are no identifier. */
+const step = (key: string) => (/^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`);
 
 /**
  * Paths censored in every log line. pino's wildcards match one level, so keys are listed at the top
  * level and up to three levels down; `data` (a Secret's payload) only below the top level, where it
- * is a Secret's or a request's body rather than a log field of our own.
+ * is a Secret's or a request's body rather than a log field of our own. Values inside messages are
+ * not a path's business: the connectors scrub their secrets out of errors and messages themselves.
  */
 export const REDACT_PATHS: string[] = [
-  ...SECRET_KEYS,
-  ...SECRET_KEYS.map((k) => `*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.${k}`),
-  ...SECRET_KEYS.map((k) => `*.*.*.${k}`),
+  ...["", "*", "*.*", "*.*.*"].flatMap((prefix) =>
+    SECRET_KEYS.map((k) => `${prefix}${step(k)}`.replace(/^\./, "")),
+  ),
   "*.data",
   "*.*.data",
-  'headers["x-api-key"]',
-  '*.headers["x-api-key"]',
 ];
 
 export type LoggerOptions = {

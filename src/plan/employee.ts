@@ -17,7 +17,8 @@ import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
 import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
 import { caseIgnoreKey } from "../connectors/ldap/escape.ts";
 import { evaluateAccess, isPaused, lifecycleOf, managedGroups, type Access } from "../policy/evaluate.ts";
-import { isDeprovision, parseDuration, planAccount, type Operation } from "./plan.ts";
+import { parseDuration } from "../api/durations.ts";
+import { isDeprovision, planAccount, type Operation } from "./plan.ts";
 
 export type NamespaceObjects = {
   employees: readonly Employee[];

@@ -84,16 +84,3 @@ export function planAccount(input: AccountPlanInput): Operation[] {
   if (input.deleteNow) ops.push({ op: "delete" });
   return ops;
 }
-
-/** Parses an api.md duration (30s, 15m, 720h, 30d, 1h30m) into milliseconds. */
-export function parseDuration(text: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  let matched = "";
-  for (const part of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)/g)) {
-    total += Number(part[1]) * units[part[2]!]!;
-    matched += part[0];
-  }
-  if (matched !== text || matched === "") throw new Error(`invalid duration ${JSON.stringify(text)}`);
-  return total;
-}

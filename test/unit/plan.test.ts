@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { attributeChanges, isDeprovision, parseDuration, planAccount } from "../../src/plan/plan.ts";
+import { attributeChanges, isDeprovision, planAccount } from "../../src/plan/plan.ts";
+import { parseDuration } from "../../src/api/durations.ts";
 import type { ActualAccount, DesiredAccount } from "../../src/connectors/types.ts";
 
 const desired = (over: Partial<DesiredAccount> = {}): DesiredAccount => ({

@@ -13,6 +13,8 @@
 // - Dangling members: removeFromGroup still removes an account that no longer exists.
 // - deleteAccount removes the account from its managed groups, then deletes it; missing is fine.
 // - listAccounts inverts the groups' member lists, instead of asking for each account's groups.
+// - Secrets: no error leaves a method with a secret of the connector (its scrubber: bind password,
+//   token) or the initial password given to createAccount in it (base/scrub.ts).
 import { AccountNotFoundError, NotOwnedError, silentLogger } from "../types.ts";
 import type {
   AccountRef,
@@ -23,11 +25,17 @@ import type {
 } from "../types.ts";
 import { fencedWrite, type Fence } from "./fence.ts";
 import type { Created, TargetPrimitives } from "./primitives.ts";
+import { scrubberFor, type Scrubber } from "./scrub.ts";
 
 export type ConnectorBaseOptions = {
   logger?: ConnectorLogger;
   /** Called right before every write; throws (or exits) to stop it. */
   fence?: Fence;
+  /**
+   * Scrubs the connector's secrets out of every error a method throws (default: none, but the
+   * initial password of createAccount is always scrubbed). Pass the logger already scrubbed.
+   */
+  scrubber?: Scrubber;
 };
 
 export function createConnector<E, G>(
@@ -118,7 +126,7 @@ export function createConnector<E, G>(
     return entry;
   }
 
-  return {
+  const connector: TargetConnector = {
     groupKey: (name) => p.groupKey(name),
     check: () => p.check(),
     close: () => p.close(),
@@ -208,5 +216,17 @@ export function createConnector<E, G>(
       }
       return entries.map((e) => p.toAccount(e, (membership.get(p.idKey(p.idOf(e))) ?? []).sort()));
     },
+  };
+  return withoutSecrets(connector, options.scrubber ?? scrubberFor([]));
+}
+
+/** The connector with every method guarded by `scrubber`, createAccount also for its password. */
+function withoutSecrets(c: TargetConnector, scrubber: Scrubber): TargetConnector {
+  const guarded = Object.fromEntries(
+    Object.entries(c).map(([name, fn]) => [name, scrubber.guard(fn as (...args: unknown[]) => unknown)]),
+  ) as unknown as TargetConnector;
+  return {
+    ...guarded,
+    createAccount: (a, password) => scrubber.with([password]).guard(c.createAccount)(a, password),
   };
 }

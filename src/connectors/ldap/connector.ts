@@ -5,10 +5,15 @@
 //
 // Ownership on top of the base: only entries below usersDN are ever written to, and every write to
 // a person entry carries an assertion on its employeeNumber (OpenLDAP flavor, see entries.ts).
+//
+// The bind password is checked before it is used (base/credentials.ts) and never put into an error
+// or a log line: both are scrubbed of it (base/scrub.ts), as of initial passwords.
 import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, PresenceFilter, type Entry } from "ldapts";
 import type { LdapSpecT } from "../../api/types.ts";
 import { createConnector } from "../base/connector.ts";
+import { bindPassword as usableBindPassword } from "../base/credentials.ts";
 import type { TargetPrimitives } from "../base/primitives.ts";
+import { nonCertificateText, scrubberFor } from "../base/scrub.ts";
 import { silentLogger, type ConnectorLogger, type TargetConnector } from "../types.ts";
 import { EMPLOYEE_ID_ATTRIBUTE, managedAttributeNames } from "./attributes.ts";
 import { createLdapClient } from "./client.ts";
@@ -42,13 +47,16 @@ export interface LdapConnector extends TargetConnector {
 
 const DEFAULT_PAGE_SIZE = 500;
 
+/** Throws CredentialError (never quoting the password) when `bindPassword` cannot be used. */
 export function createLdapConnector(
   specIn: LdapSpecT,
   bindPassword: string,
   opts: LdapConnectorOptions = {},
 ): LdapConnector {
+  usableBindPassword(bindPassword);
+  const secrets = scrubberFor([bindPassword, nonCertificateText(opts.ca)]);
   const spec = withLdapDefaults(specIn);
-  const log = opts.logger ?? silentLogger;
+  const log = secrets.logger(opts.logger ?? silentLogger);
   const layout = ldapLayout(spec);
   const ldap = createLdapClient(spec, bindPassword, {
     logger: log,
@@ -156,8 +164,8 @@ export function createLdapConnector(
   };
 
   return {
-    ...createConnector(primitives, { logger: log, fence: opts.fence }),
-    listGroups,
+    ...createConnector(primitives, { logger: log, fence: opts.fence, scrubber: secrets }),
+    listGroups: secrets.guard(listGroups),
     accountDN,
     groupDN,
   };

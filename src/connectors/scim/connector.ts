@@ -19,10 +19,14 @@
 // Groups are found by displayName (exact compare) and created when missing; the groups of a User
 // are the Groups that list it as a member (filter members[value eq "id"]).
 //
-// HTTP, pacing and retries: see client.ts. The token is never logged.
+// HTTP, pacing and retries: see client.ts. The token is checked before it is used (it must be a
+// valid HTTP header value, base/credentials.ts) and is never logged nor put into an error: errors
+// and log lines are scrubbed of it (base/scrub.ts).
 import type { ScimSpecT } from "../../api/types.ts";
 import { createConnector } from "../base/connector.ts";
+import { bearerToken } from "../base/credentials.ts";
 import type { TargetPrimitives } from "../base/primitives.ts";
+import { nonCertificateText, scrubberFor } from "../base/scrub.ts";
 import { silentLogger, type ActualAccount, type ConnectorLogger, type TargetConnector } from "../types.ts";
 import {
   applyChanges,
@@ -92,12 +96,15 @@ async function undiciTransport(ca: string | undefined, insecure: boolean): Promi
   return { fetch: fetchWithAgent as unknown as typeof fetch, close: () => agent.close() };
 }
 
+/** Throws CredentialError (never quoting the token) when `token` cannot be a bearer token. */
 export function createScimConnector(
   spec: ScimSpecT,
-  token: string,
+  tokenValue: string,
   opts: ScimConnectorOptions = {},
 ): ScimConnector {
-  const log = opts.logger ?? silentLogger;
+  const token = bearerToken(tokenValue);
+  const secrets = scrubberFor([tokenValue, token, nonCertificateText(opts.ca)]);
+  const log = secrets.logger(opts.logger ?? silentLogger);
   const managed = scimManagedAttributes(spec);
   let transport: Promise<Transport> | undefined;
   const getTransport = () =>
@@ -413,8 +420,8 @@ export function createScimConnector(
   };
 
   return {
-    ...createConnector(primitives, { logger: log, fence: opts.fence }),
+    ...createConnector(primitives, { logger: log, fence: opts.fence, scrubber: secrets }),
     managedAttributes: managed,
-    discover,
+    discover: secrets.guard(discover),
   };
 }
