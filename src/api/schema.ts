@@ -434,10 +434,19 @@ export const ConnectorSpec = Type.Object(
     paused: Type.Optional(Type.Boolean({ default: false })),
     credentials: Type.Optional(StringEnum(["None", "GeneratedSecret"] as const, { default: "None" })),
   },
-  rules({
-    rule: "has(self.ldap) != has(self.scim)",
-    message: "exactly one of spec.ldap or spec.scim must be set",
-  }),
+  rules(
+    {
+      rule: "has(self.ldap) != has(self.scim)",
+      message: "exactly one of spec.ldap or spec.scim must be set",
+    },
+    {
+      // Acting on orphans (through the brake) is not built yet: refusing is safer than ignoring.
+      rule: "!has(self.orphans) || self.orphans in ['Ignore', 'Report']",
+      message:
+        "orphans: Disable and Delete are not implemented yet; Roster only reports orphans (use Report or Ignore)",
+      fieldPath: ".orphans",
+    },
+  ),
 );
 
 const BrakeEntry = Type.Object({

@@ -32,9 +32,10 @@ const values: Record<string, string> = {
   // A line break and control characters in the middle: no valid HTTP header value.
   header: `tok-${rand(32)}\r\nX-Injected: ${rand(32)}\u0007${rand(24)}`,
   // A password far beyond any directory's limit, with odd (but valid UTF-8) characters in it.
-  huge: Array.from({ length: 3000 }, (_, i) => `${rand(48)}${["\u0001", "\u007f", "\u00ff", "\ufffe"][i % 4]}`).join(
-    "",
-  ),
+  huge: Array.from(
+    { length: 3000 },
+    (_, i) => `${rand(48)}${["\u0001", "\u007f", "\u00ff", "\ufffe"][i % 4]}`,
+  ).join(""),
   // A NUL byte inside.
   nul: `pw-${rand(32)}\u0000${rand(32)}`,
 };
@@ -167,7 +168,9 @@ describe("credentials that cannot be used", () => {
     let last = "";
     await waitFor(
       async () => {
-        const ready = await Promise.all(Object.keys(CONNECTORS).map(async (n) => readyOf(await connectorOf(n))));
+        const ready = await Promise.all(
+          Object.keys(CONNECTORS).map(async (n) => readyOf(await connectorOf(n))),
+        );
         last = JSON.stringify(ready.map((r) => r?.reason));
         return ready.every((r) => r?.status === "False");
       },

@@ -224,6 +224,11 @@ const invalid: [string, Manifest, string[]][] = [
     ["spec.safety.maxDeprovisionPercent", "should be less than or equal to 100"],
   ],
   ["orphans policy unknown", connector({ ldap, orphans: "Keep" }), ["spec.orphans: Unsupported value"]],
+  [
+    "orphans Disable, not acted on yet",
+    connector({ ldap, orphans: "Disable" }),
+    ["spec.orphans", "Disable and Delete are not implemented yet"],
+  ],
   ["credentials unknown", connector({ ldap, credentials: "Email" }), ["spec.credentials: Unsupported value"]],
 ];
 

@@ -61,7 +61,9 @@ describe("scrubberFor", () => {
   });
 
   it("leaves text without secrets alone, and secrets too short to matter", () => {
-    expect(scrub.text("SCIM GET /Users: HTTP 401 (invalidToken)")).toBe("SCIM GET /Users: HTTP 401 (invalidToken)");
+    expect(scrub.text("SCIM GET /Users: HTTP 401 (invalidToken)")).toBe(
+      "SCIM GET /Users: HTTP 401 (invalidToken)",
+    );
     expect(scrubberFor(["abc"]).text("abc def")).toBe("abc def");
     expect(scrubberFor(["hunter2"]).text("password hunter2 refused")).toBe(`password ${REDACTED} refused`);
     expect(scrubberFor([undefined]).text("x")).toBe("x");
@@ -203,7 +205,9 @@ describe("SCIM connector", () => {
     expect(error).toBeInstanceOf(ScimHttpError);
     expect((error as ScimHttpError).status).toBe(401);
     expect((error as Error).message).toContain(`bad credentials: Bearer ${REDACTED}`);
-    expect(hasPiece(JSON.stringify({ ...(error as object), stack: (error as Error).stack }), TOKEN)).toBe(false);
+    expect(hasPiece(JSON.stringify({ ...(error as object), stack: (error as Error).stack }), TOKEN)).toBe(
+      false,
+    );
     expect(hasPiece(text(), TOKEN)).toBe(false);
   });
 
@@ -234,10 +238,15 @@ describe("SCIM connector", () => {
     });
     const c = createScimConnector(spec, TOKEN, { fetch: fetchFn, retry: fastRetry });
     const error = await c
-      .createAccount({ employeeId: "E1", username: "ada", attributes: {}, enabled: true, groups: [] }, password)
+      .createAccount(
+        { employeeId: "E1", username: "ada", attributes: {}, enabled: true, groups: [] },
+        password,
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ScimHttpError);
-    expect((error as Error).message).toBe(`SCIM POST /Users: HTTP 400 (invalidValue): password ${REDACTED} is too weak`);
+    expect((error as Error).message).toBe(
+      `SCIM POST /Users: HTTP 400 (invalidValue): password ${REDACTED} is too weak`,
+    );
   });
 });
 
@@ -284,7 +293,17 @@ describe("TargetPool", () => {
   it("names the Secret and key of a bind password that cannot be used", async () => {
     const huge = `${TOKEN}\u0001`.repeat(2000);
     const error = await pool({ "b/password": huge })
-      .get(connector({ ldap: { url: "ldap://127.0.0.1:1", bindDN: "cn=a", bindPasswordSecretRef: { name: "b", key: "password" }, usersDN: "ou=p", groupsDN: "ou=g" } }))
+      .get(
+        connector({
+          ldap: {
+            url: "ldap://127.0.0.1:1",
+            bindDN: "cn=a",
+            bindPasswordSecretRef: { name: "b", key: "password" },
+            usersDN: "ou=p",
+            groupsDN: "ou=g",
+          },
+        }),
+      )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toMatch(
