@@ -22,6 +22,8 @@ export type ConnectorControllerOptions = {
   managed(connector: Connector): number;
   brake: BrakeGate;
   scan(connector: Connector): ScanResult | undefined;
+  /** The Connector was not Ready and now is. */
+  recovered(connector: Connector): void;
   checkIntervalMs: number;
 };
 
@@ -68,6 +70,8 @@ export class ConnectorController {
         checkError = classify(error).message;
       }
     }
+    const wasReady = connector.status?.conditions?.find((c) => c.type === "Ready")?.status;
+    if (checkError === undefined && wasReady === "False") this.options.recovered(connector);
     const status = connectorStatus(
       connector,
       this.options.managed(connector),

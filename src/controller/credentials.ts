@@ -1,27 +1,9 @@
-// Secrets the operator reads (bind passwords, tokens, CAs, from the Secret informer) and the
-// generated-password Secret it writes once per account.
+// The generated-password Secret the operator writes once per account, and trusts only when it is
+// owned by that Employee. (Secrets Connectors name are read by secrets.ts.)
 import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
 import { API_VERSION, GROUP } from "../api/schema.ts";
-import type { Employee, SecretKeyRef } from "../api/types.ts";
+import type { Employee } from "../api/types.ts";
 import { ConfigurationError } from "./errors.ts";
-
-export type CachedSecret = V1Secret & { metadata: { name: string; namespace: string } };
-
-/** A key of a cached Secret, decoded; a missing Secret or key is named, never its value. */
-export function secretValue(
-  secret: CachedSecret | undefined,
-  namespace: string,
-  ref: SecretKeyRef,
-): { value: string; version: string } {
-  if (!secret) throw new ConfigurationError(`Secret ${namespace}/${ref.name} not found`);
-  const data = secret.data?.[ref.key];
-  if (data === undefined)
-    throw new ConfigurationError(`Secret ${namespace}/${ref.name} has no key ${ref.key}`);
-  return {
-    value: Buffer.from(data, "base64").toString("utf8"),
-    version: secret.metadata.resourceVersion ?? "",
-  };
-}
 
 /** Label naming the Connector a generated-password Secret belongs to. */
 export const CONNECTOR_LABEL = "roster.dev/connector";

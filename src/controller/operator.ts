@@ -19,7 +19,8 @@ import { TargetPool } from "./targets.ts";
 import { addFinalizer, removeFinalizer } from "./finalizer.ts";
 import { EventRecorder } from "./events.ts";
 import { startHealthServer, startMetricsServer } from "./health.ts";
-import { initialPassword, secretValue, type CachedSecret } from "./credentials.ts";
+import { initialPassword } from "./credentials.ts";
+import { SecretReader } from "./secrets.ts";
 import { APPROVE_ANNOTATION, BrakeGate } from "./brake.ts";
 import { ScanController } from "./scan.ts";
 import { ConnectorController } from "./connector.ts";
@@ -88,11 +89,6 @@ function accountsAffected(connector: Connector, old: Connector): boolean {
   return relevant(connector) !== relevant(old);
 }
 
-function secretRefs(connector: Connector) {
-  const { ldap, scim } = connector.spec;
-  return [ldap?.bindPasswordSecretRef, ldap?.caSecretRef, scim?.tokenSecretRef, scim?.caSecretRef];
-}
-
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { logger } = options;
   const kc = shareConnections(options.kubeconfig);
@@ -114,12 +110,8 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const policies = new Informer<AccessPolicy>(kc, { path: rosterPath("accesspolicies", ns), logger });
   const rules = new Informer<GroupRule>(kc, { path: rosterPath("grouprules", ns), logger });
   const connectors = new Informer<Connector>(kc, { path: rosterPath("connectors", ns), logger });
-  const secrets = new Informer<CachedSecret>(kc, {
-    path: ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets",
-    fieldSelector: "type!=kubernetes.io/service-account-token",
-    logger,
-  });
-  const informers = [employees, policies, rules, connectors, secrets];
+  const informers = [employees, policies, rules, connectors];
+  const secrets = new SecretReader(kc.makeApiClient(CoreV1Api));
   const objects = (namespace: string): NamespaceObjects => ({
     employees: employees.list(namespace),
     policies: policies.list(namespace),
@@ -127,11 +119,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     connectors: connectors.list(namespace),
   });
 
-  const pool = new TargetPool(
-    async (namespace, ref) => secretValue(secrets.get(namespace, ref.name), namespace, ref),
-    logger,
-    fence,
-  );
+  const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger, fence);
 
   const employeeQueue = new WorkQueue({ name: "employee", logger });
   const observedAt = new Map<string, number>();
@@ -173,6 +161,9 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     managed,
     brake,
     scan: (connector) => scan.result(connector),
+    // A Connector that works again (a Secret created or fixed): its people's terminal failures
+    // are not retried by themselves.
+    recovered: (connector) => enqueueNamespace(connector.metadata.namespace ?? "default"),
     checkIntervalMs: options.connectorCheckMs,
   });
   const policyStatus = new PolicyStatusController({
@@ -247,18 +238,6 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     if (type === "update" && !accountsAffected(obj, old!)) return;
     enqueueNamespace(namespace);
   });
-  // A changed Secret may mend a Connector whose credentials failed: check it, and re-run its
-  // people, whose terminal failures are not retried by themselves.
-  secrets.onChange((type, obj, old) => {
-    if (type === "update" && old?.metadata?.resourceVersion === obj.metadata.resourceVersion) return;
-    const namespace = obj.metadata.namespace;
-    for (const c of connectors.list(namespace)) {
-      if (!secretRefs(c).some((r) => r?.name === obj.metadata.name)) continue;
-      connectorController.enqueue(c);
-      if (type !== "delete") enqueueNamespace(namespace);
-    }
-  });
-
   const deps: EmployeeReconcilerDeps = {
     getEmployee: (namespace, name) => employees.get(namespace, name),
     objects,

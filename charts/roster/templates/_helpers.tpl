@@ -66,7 +66,7 @@ Nothing is ever deleted, and CRDs are not touched at all.
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create"]
+  verbs: ["get", "create"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch", "get"]

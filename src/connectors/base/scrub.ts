@@ -1,13 +1,14 @@
 // Defence in depth for credentials: no text that leaves a connector (an error, a log line) carries
-// a secret it was given (bind password, bearer token, CA bundle, an account's initial password),
-// whatever a library or a target put into a message (a header-construction error quoting the
-// header, a service echoing the request). The checks in credentials.ts keep unusable values from
+// a secret it was given (bind password, bearer token, an account's initial password, what of a CA
+// bundle is not a certificate), whatever a library or a target put into a message (an error
+// quoting a header it could not build, a service echoing the request). The checks in credentials.ts keep unusable values from
 // being used at all; this catches what they cannot foresee.
 //
 // Scrubbing replaces every occurrence of a secret, and every run of text made of pieces of at least
 // PIECE characters of it, with "[redacted]"; also of its base64, JSON-escaped and URL-encoded
 // forms. Secrets shorter than MIN_SECRET are left alone: replacing every "abc" would garble every
-// message, and so short a value protects nothing.
+// message, and so short a value protects nothing. Forms longer than 64 KiB are only replaced whole
+// (the credential checks refuse such values long before).
 import type { ConnectorLogger } from "../types.ts";
 
 export const REDACTED = "[redacted]";
@@ -34,7 +35,7 @@ export interface Scrubber {
   text(text: string): string;
   /**
    * The error with its message, stack, string properties and causes scrubbed, in place (so its
-   * class, and what callers tell from it, stays); a non-Error is returned scrubbed as a string.
+   * class, and what callers tell from it, stays); anything else thrown is returned scrubbed.
    */
   error(error: unknown): unknown;
   /** A scrubber for these secrets and some more (e.g. an initial password, for one call). */
