@@ -59,7 +59,7 @@ export class ConnectorController {
       this.warned.set(key, connector.metadata.generation ?? 0);
       this.options.logger.warn({ connector: key }, `insecure connection to the target: ${insecure}`);
     }
-    let checkError: string | undefined;
+    let checkError: { reason: string; message: string } | undefined;
     let capabilities: Record<string, unknown> | undefined;
     if (!connectorPaused(connector)) {
       try {
@@ -67,7 +67,8 @@ export class ConnectorController {
         await target.client.check();
         capabilities = await target.discover?.();
       } catch (error) {
-        checkError = classify(error).message;
+        const { reason, message } = classify(error);
+        checkError = { reason, message };
       }
     }
     const wasReady = connector.status?.conditions?.find((c) => c.type === "Ready")?.status;

@@ -107,13 +107,14 @@ export function groupRuleStatus(
 }
 
 /**
- * The Connector's status after a reachability check (`checkError` undefined when it passed);
+ * The Connector's status after a reachability check (`checkError` undefined when it passed; a
+ * Connector that cannot work as written says ConfigurationError, not Unreachable);
  * `managed` is the brake's denominator (managedAccountCount), so `roster plan` reads the same.
  */
 export function connectorStatus(
   connector: Connector,
   managed: number,
-  checkError: string | undefined,
+  checkError: { reason: string; message: string } | undefined,
   held: { count: number; limit: number },
   scan: ScanResult | undefined,
   now: Date,
@@ -138,8 +139,8 @@ export function connectorStatus(
         : {
             type: "Ready",
             status: "False",
-            reason: "Unreachable",
-            message: checkError,
+            reason: checkError.reason === "ConfigurationError" ? "ConfigurationError" : "Unreachable",
+            message: checkError.message,
             observedGeneration: generation,
           },
       now,

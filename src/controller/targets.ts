@@ -14,6 +14,7 @@ import { createScimConnector } from "../connectors/scim/connector.ts";
 import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
 import { connectorRequestDuration, connectorRequests } from "../observe/metrics.ts";
 import { ConfigurationError } from "./errors.ts";
+import { MAX_WRITE_MS } from "./leader.ts";
 
 const UNMEASURED = new Set(["groupKey", "close"]);
 
@@ -115,7 +116,12 @@ export class TargetPool {
     let scimClient: ReturnType<typeof createScimConnector> | undefined;
     let client: TargetConnector;
     try {
-      scimClient = scim ? createScimConnector(scim, value, options) : undefined;
+      // A SCIM request that outlives the lease margin could land after another replica took over.
+      // (LDAP keeps its 30 s: ldapts has one timeout for all operations, and a paged read of a large
+      // directory takes longer than the margin; its writes are small.)
+      scimClient = scim
+        ? createScimConnector(scim, value, { ...options, timeoutMs: MAX_WRITE_MS })
+        : undefined;
       client = ldap ? createLdapConnector(ldap, value, options) : scimClient!;
     } catch (error) {
       // Creating a client sends nothing; should anything it throws quote a secret, it is scrubbed.
