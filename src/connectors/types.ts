@@ -43,8 +43,12 @@ export type ActualAccount = AccountRef & {
 export interface TargetConnector {
   /** Checks that the target is reachable and the credentials are accepted (Connector Ready). */
   check(): Promise<void>;
-  /** The account owned by employeeId (exact match), or undefined; throws when several are found. */
-  findAccount(employeeId: string, username: string): Promise<ActualAccount | undefined>;
+  /**
+   * The account owned by employeeId (exact match), or undefined; throws when several are found.
+   * With `recordedId` (the id status recorded), undefined means a direct read of that id answered
+   * that it does not exist (LDAP noSuchObject, SCIM 404): a search that finds nothing is not enough.
+   */
+  findAccount(employeeId: string, username: string, recordedId?: string): Promise<ActualAccount | undefined>;
   /**
    * Creates the account (with its groups, enabled state and, if given, its initial password) and
    * returns it as read back. Fails with NotOwnedError when an account with that name exists and

@@ -83,9 +83,11 @@ export class BrakeGate {
     const previous = this.locks.get(key) ?? Promise.resolve();
     const next = previous.catch(() => {}).then(() => write(this.state(connector)));
     this.locks.set(key, next);
-    void next.finally(() => {
+    const release = () => {
       if (this.locks.get(key) === next) this.locks.delete(key);
-    });
+    };
+    // The caller gets the rejection; this derived promise must not become an unhandled one.
+    next.then(release, release);
     return next;
   }
 

@@ -80,7 +80,14 @@ export async function reconcileEmployee(
       if (!connector || connectorPaused(connector)) return;
       try {
         const target = await deps.target(connector);
-        const actual = await target.client.findAccount(employee.spec.employeeId, employee.spec.username);
+        const recorded = employee.status?.accounts?.find(
+          (a) => a.connector === connectorName && a.state !== "Deleted",
+        )?.id;
+        const actual = await target.client.findAccount(
+          employee.spec.employeeId,
+          employee.spec.username,
+          recorded,
+        );
         targets.set(connectorName, target);
         reads.set(connectorName, { status: "read", actual });
       } catch (error) {

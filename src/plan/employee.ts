@@ -296,7 +296,7 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
   const wanted = access.accounts.has(name);
   const connector = input.objects.connectors.find((c) => c.metadata.name === name);
   const none: AccountPlan = { connector: name, ops: [], deprovisions: false, status: undefined };
-  const failed = (failure: Failure): AccountPlan => {
+  const failed = (failure: Failure, id?: string): AccountPlan => {
     // A terminal failure is reported once; a transient one each time it happens.
     const same =
       failure.kind === "terminal" &&
@@ -304,7 +304,7 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
       before.message === failure.message;
     if (!same)
       events.push({ type: "Warning", reason: "ProvisioningFailed", message: `${name}: ${failure.message}` });
-    return { ...none, status: failedAccount(name, before, failure), failure };
+    return { ...none, status: failedAccount(name, before, failure, id), failure };
   };
   if (!connector) {
     // A leaver's sweep visits every connector; only a wanted or remembered one must exist.
@@ -383,7 +383,8 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
     ...(hold ? { held: hold } : {}),
   };
   if (result?.failure) {
-    const failure = failed(result.failure);
+    // The id just read (or created) is recorded even so: a later deprovisioning reads it directly.
+    const failure = failed(result.failure, result.current?.id ?? actual?.id);
     return { ...plan, status: failure.status, failure: result.failure };
   }
   if (drift !== undefined && ops.length > 0) {
@@ -460,12 +461,16 @@ function readyCondition(
       ? failures.find((f) => f.failure?.kind === "terminal")!.failure!.reason
       : failures.length > 0
         ? "TargetError"
-        : "DeprovisioningHeld";
+        : held.length > 0
+          ? "DeprovisioningHeld"
+          : waiting[0]!.waiting!;
   return {
     type: "Ready",
     status: "False",
     reason,
-    message: [...failures, ...held].map((o) => `${o.connector}: ${o.status?.message ?? "failed"}`).join("; "),
+    message: [...failures, ...held, ...waiting]
+      .map((o) => `${o.connector}: ${o.status?.message ?? "failed"}`)
+      .join("; "),
     observedGeneration: generation,
   };
 }

@@ -121,24 +121,41 @@ describe("Argo CD health on live objects", () => {
 });
 
 describe("policy status", () => {
-  it("reports an expression RE2 accepts but JavaScript cannot run, and grants nothing from it", async () => {
+  // Admission checks patterns with RE2 (CEL), and the operator evaluates them with RE2 too, so RE2
+  // syntax JavaScript's RegExp lacks (a named group written (?P<...>)) works as accepted.
+  it("evaluates an expression only RE2 understands the way admission accepted it", async () => {
     await s.apply("AccessPolicy", "named-groups", {
-      match: [{ key: "title", operator: "Matches", values: ["(?P<role>Lead)"] }],
+      match: [{ key: "title", operator: "Matches", values: ["^(?P<role>Principal) "] }],
       grants: [{ connector: s.connector, groups: ["named"] }],
     });
+    await s.apply("Employee", "pia", person("H9", "pia", { title: "Principal Engineer" }));
+    await s.apply("Employee", "pam", person("H10", "pam", { title: "Engineer, Principal" }));
     await waitFor(
       async () => {
         const status = (await getRoster(s.kube, s.namespace, "AccessPolicy", "named-groups")).status as {
-          conditions?: { type: string; status: string; reason: string; message: string }[];
+          matchedEmployees?: number;
+          conditions?: { type: string; status: string; reason: string }[];
         };
         const ready = status?.conditions?.find((c) => c.type === "Ready");
-        return (
-          ready?.status === "False" && ready.reason === "InvalidMatch" && ready.message.includes("match[0]")
-        );
+        return ready?.status === "True" && ready.reason === "Valid" && status.matchedEmployees === 1;
       },
       20_000,
-      () => "the invalid expression is not reported",
+      () => "the RE2 expression is not evaluated as valid, matching one person",
     );
-    expect(health(await live("AccessPolicy", "named-groups")).status).toBe("Degraded");
+    const pia = await s.until("pia", "granted", (e) =>
+      (e.status?.entitlements ?? []).some((x) => x.group === "named"),
+    );
+    expect(pia.status?.entitlements).toContainEqual({
+      connector: s.connector,
+      group: "named",
+      source: "AccessPolicy/named-groups",
+    });
+    const pam = await s.until(
+      "pam",
+      "reconciled",
+      (e) => e.status?.observedGeneration === e.metadata.generation,
+    );
+    expect((pam.status?.entitlements ?? []).some((x) => x.group === "named")).toBe(false);
+    expect(health(await live("AccessPolicy", "named-groups")).status).toBe("Healthy");
   });
 });

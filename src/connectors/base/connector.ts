@@ -131,8 +131,24 @@ export function createConnector<E, G>(
     check: () => p.check(),
     close: () => p.close(),
 
-    async findAccount(employeeId, username) {
-      const entry = await findOwned(employeeId, username);
+    async findAccount(employeeId, username, recordedId) {
+      let entry = await findOwned(employeeId, username);
+      if (entry === undefined && recordedId) {
+        // A search that finds nothing proves nothing (a filter that no longer matches, ACLs, a
+        // service that ignores the filter): only a direct read of the recorded id does.
+        const recorded = await read(recordedId);
+        if (recorded !== undefined) {
+          if (!owns(recorded, employeeId))
+            throw new NotOwnedError(
+              `${p.describe(recordedId)}, recorded as this Employee's account, no longer carries ${p.employeeIdAttribute} ${employeeId}; not taking it for gone`,
+            );
+          log.warn(
+            { [p.idLabel]: recordedId, employeeId },
+            `${p.name}: account found by its recorded id only; the lookup does not find it (check the Connector's scope and object classes)`,
+          );
+          entry = recorded;
+        }
+      }
       return entry === undefined ? undefined : p.toAccount(entry, await groupNames(p.idOf(entry)));
     },
 
