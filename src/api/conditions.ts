@@ -32,19 +32,11 @@ export function setCondition(
   return list;
 }
 
-export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
-  return (conditions ?? []).filter((c) => c.type !== type);
-}
-
 export function findCondition(
   conditions: readonly Condition[] | undefined,
   type: string,
 ): Condition | undefined {
   return conditions?.find((c) => c.type === type);
-}
-
-export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
-  return findCondition(conditions, type)?.status === "True";
 }
 
 /** Kubernetes metav1.Time has second precision; writing more would make every status differ. */

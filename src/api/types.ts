@@ -7,7 +7,6 @@ import type {
   Condition as ConditionSchema,
   ConnectorSpec,
   ConnectorStatus,
-  EmployeeGrant,
   EmployeeSpec,
   EmployeeStatus,
   Entitlement,
@@ -16,7 +15,6 @@ import type {
   LabelSelector,
   LdapSpec,
   MatchRequirement,
-  PolicyGrant,
   ScimSpec,
   SecretKeySelector,
 } from "./schema.ts";
@@ -28,12 +26,10 @@ export type MatchRequirementSpec = Static<typeof MatchRequirement>;
 
 export type EmployeeSpecT = Static<typeof EmployeeSpec>;
 export type EmployeeStatusT = Static<typeof EmployeeStatus>;
-export type EmployeeGrantT = Static<typeof EmployeeGrant>;
 export type AccountStatusT = Static<typeof AccountStatus>;
 export type EntitlementT = Static<typeof Entitlement>;
 export type AccessPolicySpecT = Static<typeof AccessPolicySpec>;
 export type AccessPolicyStatusT = Static<typeof AccessPolicyStatus>;
-export type PolicyGrantT = Static<typeof PolicyGrant>;
 export type GroupRuleSpecT = Static<typeof GroupRuleSpec>;
 export type GroupRuleStatusT = Static<typeof GroupRuleStatus>;
 export type ConnectorSpecT = Static<typeof ConnectorSpec>;

@@ -9,7 +9,6 @@ import type { EmployeeSpecT } from "../api/types.ts";
 import { EMPLOYEE_STRING_FIELDS } from "../api/schema.ts";
 
 export const TEMPLATE_FIELDS = EMPLOYEE_STRING_FIELDS;
-export type TemplateField = (typeof TEMPLATE_FIELDS)[number];
 
 const PLACEHOLDER = /\{\{\s*([^{}\s]*)\s*\}\}/g;
 const ATTRIBUTE_NAME = /^attributes\.([A-Za-z0-9_.-]{1,63})$/;

@@ -184,6 +184,8 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   });
 
   // Informer handlers only enqueue; the queues run on the leader.
+  /** "<namespace>/<employeeId>" -> the keys of the Employees that carry it. */
+  const byEmployeeId = new Map<string, Set<string>>();
   const statusesOf = (namespace: string) => {
     policyStatus.enqueueNamespace(namespace);
     for (const c of connectors.list(namespace)) connectorController.enqueue(c, true);
@@ -195,9 +197,15 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     if (type === "update" && !specChanged(obj, old)) return;
     enqueueEmployee(keyOf(obj));
     // Which of several Employees with one employeeId acts may have changed.
-    for (const other of employees.list(obj.metadata.namespace))
-      if (other.spec.employeeId === obj.spec.employeeId && other.metadata.name !== obj.metadata.name)
-        enqueueEmployee(keyOf(other));
+    const id = `${obj.metadata.namespace}/${obj.spec.employeeId}`;
+    const holders = byEmployeeId.get(id) ?? new Set<string>();
+    if (type === "delete") holders.delete(keyOf(obj));
+    else holders.add(keyOf(obj));
+    if (old && old.spec.employeeId !== obj.spec.employeeId)
+      byEmployeeId.get(`${old.metadata.namespace}/${old.spec.employeeId}`)?.delete(keyOf(old));
+    if (holders.size > 0) byEmployeeId.set(id, holders);
+    else byEmployeeId.delete(id);
+    for (const other of holders) if (other !== keyOf(obj)) enqueueEmployee(other);
   });
   // A policy or rule edit requeues only the people whose access it changes: those whose
   // entitlements under the new set differ from what their status records.

@@ -181,8 +181,26 @@ function managedGroupsFor(
   objects: NamespaceObjects,
   recorded: AccountStatusT | undefined,
 ): Set<string> {
-  const groups = managedGroups(connector, objects.policies, objects.rules, objects.employees);
+  const groups = new Set(namespaceManagedGroups(connector, objects));
   for (const g of recorded?.groups ?? []) groups.add(g);
+  return groups;
+}
+
+// Memoized per namespace snapshot (the same objects serve a whole reconcile or a whole scan):
+// managedGroups reads every Employee's grants, which per account would make a scan quadratic.
+const managedGroupsMemo = new WeakMap<NamespaceObjects, Map<string, ReadonlySet<string>>>();
+
+function namespaceManagedGroups(connector: string, objects: NamespaceObjects): ReadonlySet<string> {
+  let byConnector = managedGroupsMemo.get(objects);
+  if (!byConnector) {
+    byConnector = new Map();
+    managedGroupsMemo.set(objects, byConnector);
+  }
+  let groups = byConnector.get(connector);
+  if (!groups) {
+    groups = managedGroups(connector, objects.policies, objects.rules, objects.employees);
+    byConnector.set(connector, groups);
+  }
   return groups;
 }
 
@@ -328,7 +346,8 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
     };
   }
   const read = input.targets.get(name);
-  if (!read) return { ...none, status: before };
+  // Not read (yet): nothing is known, so nothing is decided, and a deletion does not go ahead.
+  if (!read) return { ...none, status: before, waiting: "NotRead" };
   if (read.status === "failed") return failed(read.failure);
   const actual = read.actual;
   if (!wanted && !actual && !before) return none;
@@ -532,8 +551,8 @@ function phaseOf(access: Access, failed: boolean, listed: number): EmployeeStatu
  * record still exists must not have the old record disable or delete the new account.
  */
 export function actingEmployee(employee: Employee, employees: readonly Employee[], now: Date): string {
-  const same = employees.filter(
-    (e) => e.spec.employeeId === employee.spec.employeeId && e.metadata.name !== employee.metadata.name,
+  const same = (byEmployeeId(employees).get(employee.spec.employeeId) ?? []).filter(
+    (e) => e.metadata.name !== employee.metadata.name,
   );
   if (same.length === 0) return employee.metadata.name;
   const all = [employee, ...same];
@@ -545,6 +564,23 @@ export function actingEmployee(employee: Employee, employees: readonly Employee[
         a.metadata.name.localeCompare(b.metadata.name),
     )[0]!.metadata.name;
   return oldest(active.length > 0 ? active : all);
+}
+
+const employeeIdMemo = new WeakMap<readonly Employee[], Map<string, Employee[]>>();
+
+/** The namespace's Employees by employeeId, memoized per snapshot. */
+function byEmployeeId(employees: readonly Employee[]): Map<string, Employee[]> {
+  let index = employeeIdMemo.get(employees);
+  if (!index) {
+    index = new Map();
+    for (const e of employees) {
+      const list = index.get(e.spec.employeeId);
+      if (list) list.push(e);
+      else index.set(e.spec.employeeId, [e]);
+    }
+    employeeIdMemo.set(employees, index);
+  }
+  return index;
 }
 
 /** Whether status still shows what an expired grant gave (and nothing live gives it now). */

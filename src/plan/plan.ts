@@ -10,8 +10,6 @@ export type Operation =
   | { op: "group_remove"; group: string }
   | { op: "delete" };
 
-export type OperationName = Operation["op"];
-
 /** Operations that take access away: counted by the mass-change brake. */
 export function isDeprovision(operation: Operation): boolean {
   return operation.op === "disable" || operation.op === "delete" || operation.op === "group_remove";

@@ -12,9 +12,13 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { API_VERSION } from "../../src/api/schema.ts";
 import type { Employee } from "../../src/api/types.ts";
 import { startScimServer, type ScimServer } from "../harness/scim.ts";
-import { waitFor } from "../harness/processes.ts";
 import { createRoster, PLURALS } from "../support/kube.ts";
-import { counterOrZero, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
+import {
+  counterOrZero,
+  employeeQueueIdle,
+  startOperator,
+  type OperatorProcess,
+} from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -67,22 +71,6 @@ const delta = (after: Calls, before: Calls) =>
       .map(([k, v]) => [k, v - (before[k] ?? 0)] as const)
       .filter(([, v]) => v !== 0),
   );
-
-async function employeeQueueIdle(timeoutMs = 20_000): Promise<void> {
-  let last = "";
-  await waitFor(
-    async () => {
-      const metrics = await operator.metrics();
-      const depth = requireMetric(metrics, "workqueue_depth", { name: "employee" });
-      const active = requireMetric(metrics, "controller_runtime_active_workers", { controller: "employee" });
-      last = `depth ${depth}, active workers ${active}`;
-      return depth === 0 && active === 0;
-    },
-    timeoutMs,
-    () => `the Employee queue did not go idle: ${last}`,
-    200,
-  );
-}
 
 /** The Employee's Events with their aggregation count (repeats bump count, not the list). */
 async function eventsOf(name: string) {
@@ -216,7 +204,7 @@ describe.concurrent(
       await s.apply("Employee", "ivy", person("C-IVY", "ivy", { department: "Engineering" }));
       await s.until("ivy", "Active in LDAP", activeIn(s.connector));
       expect(await s.ldap.person(s.usersDN, "C-IVY")).toBeDefined();
-      await employeeQueueIdle();
+      await employeeQueueIdle(operator);
 
       const before = callsOf(await operator.metrics(), s.connector);
       expect(
@@ -283,7 +271,7 @@ describe.concurrent(
 
       await s.apply("Employee", "sue", person("C-SUE", "sue", { department: "Support" }));
       await s.until("sue", "Active in SCIM", activeIn(WIKI));
-      await employeeQueueIdle();
+      await employeeQueueIdle(operator);
 
       // Requests naming sam, as the SCIM server saw them (the scan's paged reads name nobody).
       const namesSam = (r: { path: string; body?: unknown }) => {

@@ -14,7 +14,13 @@ import { API_VERSION } from "../../src/api/schema.ts";
 import type { Connector, Employee } from "../../src/api/types.ts";
 import { registerDirectory, waitFor } from "../harness/processes.ts";
 import { getRoster } from "../support/kube.ts";
-import { counterOrZero, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
+import {
+  counterOrZero,
+  requireMetric,
+  startOperator,
+  type OperatorProcess,
+  employeeQueueIdle,
+} from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 
 const run = promisify(execFile);
@@ -189,26 +195,6 @@ async function counters(): Promise<Counters> {
 const minus = (a: Record<string, number>, b: Record<string, number>) =>
   Object.fromEntries(Object.keys(a).map((k) => [k, a[k]! - (b[k] ?? 0)]));
 
-/**
- * Waits until the operator's Employee queue is empty and no Employee reconcile is running, in one
- * scrape: whatever reconcile the last change caused has finished.
- */
-async function employeeQueueIdle(timeoutMs = 20_000): Promise<void> {
-  let last = "";
-  await waitFor(
-    async () => {
-      const metrics = await operator.metrics();
-      const depth = requireMetric(metrics, "workqueue_depth", { name: "employee" });
-      const active = requireMetric(metrics, "controller_runtime_active_workers", { controller: "employee" });
-      last = `depth ${depth}, active workers ${active}`;
-      return depth === 0 && active === 0;
-    },
-    timeoutMs,
-    () => `the Employee queue did not go idle: ${last}`,
-    200,
-  );
-}
-
 async function connectorStatus(): Promise<NonNullable<Connector["status"]>> {
   return (
     ((await getRoster(s.kube, s.namespace, "Connector", s.connector)) as unknown as Connector).status ?? {}
@@ -306,7 +292,7 @@ describe("roster plan and the operator agree", () => {
     const over = brake.deprovisions - brake.limit;
 
     // --- before: the directory and the counters, once nothing is in flight ----------------------
-    await employeeQueueIdle();
+    await employeeQueueIdle(operator);
     const peopleBefore = await people();
     const groupsBefore = await groups();
     const countersBefore = await counters();
@@ -332,7 +318,7 @@ describe("roster plan and the operator agree", () => {
       20_000,
       () => "the Connector's heldDeprovisions does not match the held Employees",
     );
-    await employeeQueueIdle();
+    await employeeQueueIdle(operator);
 
     // --- the brake decided as the plan said -----------------------------------------------------
     const held = preview.changes.filter((c) => outcomes.get(c.employee) === "held");

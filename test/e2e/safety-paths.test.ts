@@ -14,7 +14,13 @@ import { startScimServer, type ScimServer } from "../harness/scim.ts";
 import { waitFor } from "../harness/processes.ts";
 import { createRoster, getRoster, PLURALS, type Kube } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
-import { counterOrZero, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
+import {
+  counterOrZero,
+  requireMetric,
+  startOperator,
+  type OperatorProcess,
+  employeeQueueIdle,
+} from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -139,23 +145,6 @@ async function untilGone(s: Scenario, name: string, timeoutMs = 30_000): Promise
     () =>
       `Employee ${name} is still there: ${JSON.stringify({ metadata: last?.metadata, status: last?.status })}`,
     150,
-  );
-}
-
-/** Waits until the Employee queue is empty and no Employee reconcile runs, in one scrape. */
-async function employeeQueueIdle(operator: OperatorProcess, timeoutMs = 20_000): Promise<void> {
-  let last = "";
-  await waitFor(
-    async () => {
-      const metrics = await operator.metrics();
-      const depth = requireMetric(metrics, "workqueue_depth", { name: "employee" });
-      const active = requireMetric(metrics, "controller_runtime_active_workers", { controller: "employee" });
-      last = `depth ${depth}, active workers ${active}`;
-      return depth === 0 && active === 0;
-    },
-    timeoutMs,
-    () => `the Employee queue did not go idle: ${last}`,
-    200,
   );
 }
 

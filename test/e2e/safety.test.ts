@@ -6,7 +6,13 @@ import type { Connector } from "../../src/api/types.ts";
 import { waitFor } from "../harness/processes.ts";
 import { getRoster, type Kube } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
-import { counterOrZero, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
+import {
+  counterOrZero,
+  requireMetric,
+  startOperator,
+  type OperatorProcess,
+  employeeQueueIdle,
+} from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -48,27 +54,6 @@ async function connectorStatus(
 /** Completed full scans (every Connector's scan is one reconcile of the "scan" queue). */
 const scansDone = async (operator: OperatorProcess) =>
   requireMetric(await operator.metrics(), "controller_runtime_reconcile_total", { controller: "scan" });
-
-/**
- * Waits until the operator's Employee queue is empty and no Employee reconcile is running, in one
- * scrape: whatever reconcile the last change caused has finished. Both gauges exist once the
- * operator has reconciled anything (requireMetric throws otherwise).
- */
-async function employeeQueueIdle(operator: OperatorProcess, timeoutMs = 20_000): Promise<void> {
-  let last = "";
-  await waitFor(
-    async () => {
-      const metrics = await operator.metrics();
-      const depth = requireMetric(metrics, "workqueue_depth", { name: "employee" });
-      const active = requireMetric(metrics, "controller_runtime_active_workers", { controller: "employee" });
-      last = `depth ${depth}, active workers ${active}`;
-      return depth === 0 && active === 0;
-    },
-    timeoutMs,
-    () => `the Employee queue did not go idle: ${last}`,
-    200,
-  );
-}
 
 async function setPaused(kube: Kube, namespace: string, connector: string, paused: boolean): Promise<void> {
   const k8s = await import("@kubernetes/client-node");

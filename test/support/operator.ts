@@ -133,3 +133,24 @@ export function requireMetric(text: string, name: string, labels: Record<string,
 export function counterOrZero(text: string, name: string, labels: Record<string, string> = {}): number {
   return metricValue(text, name, labels) ?? 0;
 }
+
+/**
+ * Waits until the operator's Employee queue is empty and no Employee reconcile is running, in one
+ * scrape: whatever reconcile the last change caused has finished. Both gauges exist once the
+ * operator has reconciled anything (requireMetric throws otherwise).
+ */
+export async function employeeQueueIdle(operator: OperatorProcess, timeoutMs = 20_000): Promise<void> {
+  let last = "";
+  await waitFor(
+    async () => {
+      const metrics = await operator.metrics();
+      const depth = requireMetric(metrics, "workqueue_depth", { name: "employee" });
+      const active = requireMetric(metrics, "controller_runtime_active_workers", { controller: "employee" });
+      last = `depth ${depth}, active workers ${active}`;
+      return depth === 0 && active === 0;
+    },
+    timeoutMs,
+    () => `the Employee queue did not go idle: ${last}`,
+    200,
+  );
+}
