@@ -125,6 +125,9 @@ export class BrakeGate {
   }
 
   withdraw(connector: Connector, account: string): Promise<void> {
+    // Almost every reconcile withdraws an account that is neither held nor released: no lock.
+    const state = this.state(connector);
+    if (withdrawDeprovision(state, account) === state) return Promise.resolve();
     return this.update(connector, (before) => ({
       state: withdrawDeprovision(before, account),
       result: undefined,

@@ -3,15 +3,9 @@
 // any error other than 410 (client-node #680, #1933): here every watch error or end leads to a
 // restart with capped exponential backoff, and a periodic full relist re-emits every object so that
 // a watch that died silently cannot stall the operator for longer than one resync period.
-import {
-  ApiException,
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  RequestContext,
-  Watch,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { kubeRequest } from "../kube/client.ts";
 
 /** The little of an object the cache needs. */
 export type KubeObject = {
@@ -59,7 +53,6 @@ export class Informer<T extends KubeObject = KubeObject> {
     InformerOptions;
   private readonly logger: Logger | undefined;
   private readonly watcher: Watch;
-  private readonly http = new IsomorphicFetchHttpLibrary();
 
   private readonly objects = new Map<string, T>();
   private readonly handlers = new Set<ChangeHandler<T>>();
@@ -232,24 +225,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     return { items, resourceVersion };
   }
 
-  private async getJson<R>(pathAndQuery: string): Promise<R> {
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error("no current cluster in kubeconfig");
-    const ctx = new RequestContext(cluster.server + pathAndQuery, HttpMethod.GET);
-    ctx.setHeaderParam("Accept", "application/json");
-    ctx.setSignal(AbortSignal.timeout(60_000));
-    await this.kc.applySecurityAuthentication(ctx);
-    const response = await this.http.send(ctx).toPromise();
-    const text = await response.body.text();
-    if (response.httpStatusCode !== 200) {
-      throw new ApiException(
-        response.httpStatusCode,
-        `GET ${pathAndQuery}: HTTP ${response.httpStatusCode}`,
-        text,
-        {},
-      );
-    }
-    return JSON.parse(text) as R;
+  private getJson<R>(pathAndQuery: string): Promise<R> {
+    return kubeRequest<R>(this.kc, "GET", pathAndQuery, undefined, undefined, 60_000);
   }
 
   // --- watch ------------------------------------------------------------------------------------

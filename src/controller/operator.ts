@@ -117,7 +117,15 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     policies: policies.list(namespace),
     rules: rules.list(namespace),
     connectors: connectors.list(namespace),
+    withEmployeeId: (employeeId) =>
+      [...(byEmployeeId.get(`${namespace}/${employeeId}`) ?? [])].flatMap((key) => {
+        const { name } = splitKey(key);
+        const found = employees.get(namespace, name);
+        return found ? [found] : [];
+      }),
   });
+  /** "<namespace>/<employeeId>" -> the keys of the Employees that carry it (kept by the handler below). */
+  const byEmployeeId = new Map<string, Set<string>>();
 
   const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger, fence);
 
@@ -184,8 +192,6 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   });
 
   // Informer handlers only enqueue; the queues run on the leader.
-  /** "<namespace>/<employeeId>" -> the keys of the Employees that carry it. */
-  const byEmployeeId = new Map<string, Set<string>>();
   const statusesOf = (namespace: string) => {
     policyStatus.enqueueNamespace(namespace);
     for (const c of connectors.list(namespace)) connectorController.enqueue(c, true);

@@ -3,10 +3,11 @@
 // never through client-node's typed models, which drop fields they do not know), Secret
 // decoding, and the writes every controller shares (status through the status subresource,
 // annotation removal guarded by a JSON-patch `test`).
-import { request as httpRequest } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
 import {
+  type HttpMethod,
+  IsomorphicFetchHttpLibrary,
   PatchStrategy,
+  RequestContext,
   setHeaderOptions,
   type CustomObjectsApi,
   type KubeConfig,
@@ -24,7 +25,11 @@ type DispatcherFactory = (cluster: unknown, agentOptions: unknown) => unknown;
  * handshake per API call on both sides and leaves hundreds of idle sockets. One dispatcher per
  * cluster and user, reused, restores keep-alive.
  */
+const shared = new WeakSet<KubeConfig>();
+
 export function shareConnections(kc: KubeConfig): KubeConfig {
+  if (shared.has(kc)) return kc;
+  shared.add(kc);
   const target = kc as unknown as { createDispatcher: DispatcherFactory };
   const create = target.createDispatcher.bind(kc);
   const cache = new Map<string, unknown>();
@@ -83,73 +88,56 @@ export class KubeApiError extends Error {
   }
 }
 
-/** One keep-alive agent per KubeConfig: a thousand applies should not mean a thousand TLS handshakes. */
-const agents = new WeakMap<KubeConfig, HttpsAgent>();
+const transport = new IsomorphicFetchHttpLibrary();
 
-/** A raw API request with the kubeconfig's credentials; resolves to the parsed JSON answer. */
+/**
+ * A raw API request with the kubeconfig's credentials, on client-node's own transport (the one
+ * its typed clients use, so shareConnections pools it too); resolves to the parsed JSON answer.
+ */
 export async function kubeRequest<T = unknown>(
   kc: KubeConfig,
   method: string,
   path: string,
   body?: unknown,
   contentType = "application/json",
+  timeoutMs = 30_000,
 ): Promise<T> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("no cluster configured in the kubeconfig");
-  const server = new URL(cluster.server);
-  const base = server.pathname.replace(/\/$/, "");
-  const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-  const options: RequestOptions = {
-    protocol: server.protocol,
-    host: server.hostname,
-    port: server.port,
-    path: `${base}${path}`,
-    method,
-    timeout: 30_000,
-    headers: {
-      Accept: "application/json",
-      ...(payload === undefined ? {} : { "Content-Type": contentType }),
-    },
-  };
-  await kc.applyToHTTPSOptions(options);
-  if (server.protocol === "https:" && !cluster.proxyUrl) {
-    let agent = agents.get(kc);
-    if (!agent) {
-      agent = new HttpsAgent({ keepAlive: true, maxSockets: 16 });
-      agents.set(kc, agent);
-    }
-    // The TLS settings stay on the request options; the agent pools connections per settings.
-    options.agent = agent;
+  shareConnections(kc);
+  const ctx = new RequestContext(cluster.server.replace(/\/$/, "") + path, method as HttpMethod);
+  ctx.setHeaderParam("Accept", "application/json");
+  if (body !== undefined) {
+    ctx.setHeaderParam("Content-Type", contentType);
+    ctx.setBody(typeof body === "string" ? body : JSON.stringify(body));
   }
-  const send = server.protocol === "http:" ? httpRequest : httpsRequest;
-  return new Promise<T>((resolve, reject) => {
-    const req = send(options, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => {
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) {
-          try {
-            resolve((text ? JSON.parse(text) : undefined) as T);
-          } catch {
-            reject(new Error(`${method} ${path}: the answer is not JSON`));
-          }
-          return;
-        }
-        let message = text.slice(0, 2000);
-        try {
-          message = (JSON.parse(text) as { message?: string }).message ?? message;
-        } catch {
-          // not a Status object: keep the text
-        }
-        reject(new KubeApiError(status, `${method} ${path}: ${status} ${message}`));
-      });
+  ctx.setSignal(AbortSignal.timeout(timeoutMs));
+  await kc.applySecurityAuthentication(ctx);
+  let text: string;
+  let status: number;
+  try {
+    const response = await transport.send(ctx).toPromise();
+    status = response.httpStatusCode;
+    text = await response.body.text();
+  } catch (error) {
+    throw new Error(`${method} ${path}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
     });
-    req.on("error", (error) => reject(new Error(`${method} ${path}: ${error.message}`)));
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end(payload);
-  });
+  }
+  if (status >= 200 && status < 300) {
+    try {
+      return (text ? JSON.parse(text) : undefined) as T;
+    } catch {
+      throw new Error(`${method} ${path}: the answer is not JSON`);
+    }
+  }
+  let message = text.slice(0, 2000);
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? message;
+  } catch {
+    // not a Status object: keep the text
+  }
+  throw new KubeApiError(status, `${method} ${path}: ${status} ${message}`);
 }
 
 /** The API path of a roster.dev collection or object. */

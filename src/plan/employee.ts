@@ -25,6 +25,8 @@ export type NamespaceObjects = {
   policies: readonly AccessPolicy[];
   rules: readonly GroupRule[];
   connectors: readonly Connector[];
+  /** The Employees carrying an employeeId, when the caller keeps an index (else one is built). */
+  withEmployeeId?: (employeeId: string) => readonly Employee[];
 };
 
 /** How an Employee maps onto an account of one Connector, whatever its kind. */
@@ -546,13 +548,13 @@ function phaseOf(access: Access, failed: boolean, listed: number): EmployeeStatu
 }
 
 /**
- * Which Employee of the namespace acts for an employeeId: the one that is not Terminated (the
+ * Which Employee of the namespace acts for an employeeId (given the Employees that carry it): the one that is not Terminated (the
  * oldest, if several are not), else the oldest. A rehire filed as a new object while the old
  * record still exists must not have the old record disable or delete the new account.
  */
-export function actingEmployee(employee: Employee, employees: readonly Employee[], now: Date): string {
-  const same = (byEmployeeId(employees).get(employee.spec.employeeId) ?? []).filter(
-    (e) => e.metadata.name !== employee.metadata.name,
+export function actingEmployee(employee: Employee, carriers: readonly Employee[], now: Date): string {
+  const same = carriers.filter(
+    (e) => e.spec.employeeId === employee.spec.employeeId && e.metadata.name !== employee.metadata.name,
   );
   if (same.length === 0) return employee.metadata.name;
   const all = [employee, ...same];
@@ -631,7 +633,10 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
       next: { retry: "none", removeFinalizer: false },
     };
 
-  const actor = actingEmployee(employee, input.objects.employees, now);
+  const carriers = input.objects.withEmployeeId
+    ? input.objects.withEmployeeId(employee.spec.employeeId)
+    : (byEmployeeId(input.objects.employees).get(employee.spec.employeeId) ?? []);
+  const actor = actingEmployee(employee, carriers, now);
   if (actor !== employee.metadata.name)
     return {
       access,
