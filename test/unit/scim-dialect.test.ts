@@ -7,6 +7,7 @@ import {
   readServiceProviderConfig,
   toBoolean,
   toCount,
+  ownershipKey,
   toId,
 } from "../../src/connectors/scim/dialect.ts";
 
@@ -27,6 +28,16 @@ describe("SCIM dialect tolerance", () => {
       undefined,
       undefined,
     ]);
+  });
+
+  it("takes an ownership key (externalId) only as a JSON string", () => {
+    expect(ownershipKey("1001")).toBe("1001");
+    expect(ownershipKey("00123")).toBe("00123");
+    expect(ownershipKey(1001)).toBeUndefined();
+    expect(ownershipKey(1e21)).toBeUndefined();
+    expect(ownershipKey(1001n)).toBeUndefined();
+    expect(ownershipKey("")).toBeUndefined();
+    expect(ownershipKey(["1001"])).toBeUndefined();
   });
 
   it("turns ids into opaque strings without parsing them", () => {

@@ -50,6 +50,7 @@ import {
   readResourceTypes,
   readServiceProviderConfig,
   toBoolean,
+  ownershipKey,
   toId,
   type ScimCapabilities,
 } from "./dialect.ts";
@@ -196,7 +197,7 @@ export function createScimConnector(
     return body as Json;
   }
 
-  const externalIdOf = (user: Json) => toId(field(user, EMPLOYEE_ID_ATTRIBUTE));
+  const externalIdOf = (user: Json) => ownershipKey(field(user, EMPLOYEE_ID_ATTRIBUTE));
   const idOf = (user: Json) => toId(field(user, "id")) ?? "";
   const byExternalId = (employeeId: string) =>
     listAll(usersPath, { filter: eqFilter(EMPLOYEE_ID_ATTRIBUTE, employeeId) }, DEFAULT_PAGE_SIZE);

@@ -25,6 +25,14 @@ export function toBoolean(value: unknown): boolean | undefined {
 }
 
 /** An opaque id as a string: strings as they are, numbers (and bigints) in their decimal form. */
+/**
+ * The ownership key as the service sent it: only a JSON string counts. A number is never read as
+ * one (1001 and "1001" are different values, and 1e21 would not even print back the same).
+ */
+export function ownershipKey(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
 export function toId(value: unknown): string | undefined {
   if (typeof value === "string") return value === "" ? undefined : value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
