@@ -3,7 +3,7 @@
 // orphans and drift, and what the brake holds. Requeued every connector-check interval.
 import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Connector, Employee } from "../api/types.ts";
+import type { Connector } from "../api/types.ts";
 import { connectorPaused } from "../plan/employee.ts";
 import type { ScanResult } from "../plan/scan.ts";
 import { connectorStatus, insecureTransport } from "./summary.ts";
@@ -17,7 +17,6 @@ export type ConnectorControllerOptions = {
   logger: Logger;
   custom: CustomObjectsApi;
   getConnector(namespace: string, name: string): Connector | undefined;
-  employees(namespace: string): Employee[];
   pool: TargetPool;
   managed(connector: Connector): number;
   brake: BrakeGate;

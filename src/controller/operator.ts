@@ -164,7 +164,6 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     logger,
     custom,
     getConnector: (namespace, name) => connectors.get(namespace, name),
-    employees: (namespace) => employees.list(namespace),
     pool,
     managed,
     brake,
