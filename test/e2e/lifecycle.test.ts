@@ -3,7 +3,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Client } from "ldapts";
 import { attr } from "../support/ldap.ts";
-import { requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
+import {
+  counterOrZero,
+  employeeQueueIdle,
+  requireMetric,
+  startOperator,
+  type OperatorProcess,
+} from "../support/operator.ts";
 import { expectReady, person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 import { waitFor } from "../harness/processes.ts";
 
@@ -258,10 +264,30 @@ describe("roster operator with LDAP", () => {
     expect(attr(entry, "employeeNumber")).toEqual(["E#400, \\*"]);
     expect(await s.ldap.members(s.groupsDN, group)).toEqual([entry!.dn]);
     expect(await s.ldap.members(s.groupsDN, "日本語チーム")).toEqual([entry!.dn]);
-    // A second pass changes nothing (the names compare equal to what was stored).
-    const before = (await s.employee("zoe")).metadata.resourceVersion;
-    await new Promise((r) => setTimeout(r, 1500));
-    expect((await s.employee("zoe")).metadata.resourceVersion).toBe(before);
+    // A second pass changes nothing (the names compare equal to what was stored): an annotation
+    // makes the operator reconcile zoe again; once it has, neither status nor the entry moved.
+    const csn = async () =>
+      attr(
+        (await s.ldap.client.search(entry!.dn, { scope: "base", attributes: ["entryCSN"] })).searchEntries[0],
+        "entryCSN",
+      );
+    const [statusBefore, csnBefore] = [(await s.employee("zoe")).status, await csn()];
+    // The annotation's watch event queues zoe (workqueue_adds_total), and an idle queue after
+    // that means the reconcile it caused has finished.
+    const reconciled = async () =>
+      counterOrZero(await operator.metrics(), "workqueue_adds_total", { name: "employee" });
+    const reconcilesBefore = await reconciled();
+    await s.apply("Employee", "zoe", person("E#400, \\*", "zoe", tricky), {
+      annotations: { "example.com/touched": "again" },
+    });
+    await waitFor(
+      async () => (await reconciled()) > reconcilesBefore,
+      20_000,
+      () => "the operator did not reconcile zoe again",
+    );
+    await employeeQueueIdle(operator);
+    expect((await s.employee("zoe")).status).toEqual(statusBefore);
+    expect(await csn()).toEqual(csnBefore);
   });
 
   it("kubectl get emp shows the printer columns and kubectl describe shows the Events", async () => {
