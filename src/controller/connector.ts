@@ -26,6 +26,9 @@ export type ConnectorControllerOptions = {
   checkIntervalMs: number;
 };
 
+/** How soon a Connector that is not Ready is checked again. */
+const RECHECK_FAILED_MS = 5000;
+
 /** Status follows bursts of Employee changes at most once a second. */
 const DEBOUNCE_MS = 1000;
 
@@ -88,7 +91,13 @@ export class ConnectorController {
         ...(capabilities ? { capabilities } : {}),
       }),
     );
-    return { requeueAfter: this.options.checkIntervalMs };
+    // A Connector that does not work is checked again soon, so that a fix (a Secret created, a
+    // target back) reaches its people within seconds.
+    return {
+      requeueAfter: checkError
+        ? Math.min(RECHECK_FAILED_MS, this.options.checkIntervalMs)
+        : this.options.checkIntervalMs,
+    };
   }
 
   shutdown(): Promise<void> {

@@ -23,7 +23,8 @@ export class SecretReader {
   async read(namespace: string, ref: SecretKeyRef): Promise<{ value: string; version: string }> {
     const key = `${namespace}/${ref.name}`;
     let entry = this.entries.get(key);
-    if (!entry || performance.now() - entry.at >= this.ttlMs) {
+    // A missing Secret is asked for again each time: it is usually about to be created.
+    if (!entry || "missing" in entry || performance.now() - entry.at >= this.ttlMs) {
       entry = await this.fetch(namespace, ref.name);
       this.entries.set(key, entry);
     }
