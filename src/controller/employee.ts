@@ -121,7 +121,7 @@ export async function reconcileEmployee(
     const decision = await deps.requestDeprovision(connector, planned.brakeKey);
     if (!decision.allowed) held.set(account.connector, { held: decision.held, limit: decision.limit });
   }
-  const braked = planEmployee({ ...read, held });
+  const braked = held.size > 0 ? planEmployee({ ...read, held }) : planned;
 
   const results = new Map<string, AccountResult>();
   await Promise.all(

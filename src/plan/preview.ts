@@ -56,25 +56,16 @@ function recordedAccount(employee: Employee | undefined, connector: Connector): 
   };
 }
 
-function changeOf(
+/** What a preview shows for one account, from the operations the planner chose. */
+export function changeOf(
   ops: readonly Operation[],
 ): Pick<PlannedChange, "action" | "attributes" | "groupsAdded" | "groupsRemoved"> {
   const has = (op: Operation["op"]) => ops.some((o) => o.op === op);
-  const action: PlannedChange["action"] = has("create")
-    ? "create"
-    : has("delete")
-      ? "delete"
-      : has("disable")
-        ? "disable"
-        : has("enable")
-          ? "enable"
-          : has("update")
-            ? "update"
-            : "none";
   const create = ops.find((o) => o.op === "create");
   const update = ops.find((o) => o.op === "update");
   return {
-    action,
+    // The strongest change names the row: a create or delete over a disable, and so on.
+    action: (["create", "delete", "disable", "enable", "update"] as const).find(has) ?? "none",
     attributes: update?.op === "update" ? Object.keys(update.changes).sort() : [],
     groupsAdded:
       create?.op === "create"
@@ -82,6 +73,11 @@ function changeOf(
         : ops.flatMap((o) => (o.op === "group_add" ? [o.group] : [])).sort(),
     groupsRemoved: ops.flatMap((o) => (o.op === "group_remove" ? [o.group] : [])).sort(),
   };
+}
+
+/** A change that takes access away: what the brake counts. */
+export function takesAccess(change: PlannedChange): boolean {
+  return change.action === "disable" || change.action === "delete" || change.groupsRemoved.length > 0;
 }
 
 export function previewPlan(current: RosterState, proposed: RosterState, now: Date): Preview {
@@ -132,11 +128,7 @@ export function previewPlan(current: RosterState, proposed: RosterState, now: Da
 
   const brake: BrakeCheck[] = [];
   for (const [name, connector] of [...connectors].sort(([a], [b]) => a.localeCompare(b))) {
-    const deprovisions = changes.filter(
-      (c) =>
-        c.connector === name &&
-        (c.action === "disable" || c.action === "delete" || c.groupsRemoved.length > 0),
-    ).length;
+    const deprovisions = changes.filter((c) => c.connector === name && takesAccess(c)).length;
     const recorded = current.connectors.find((c) => c.metadata.name === name)?.status?.managedAccounts;
     const managed = managedAccountCount(name, current.employees, recorded);
     const limit = deprovisionLimit(connector.spec.safety, managed);

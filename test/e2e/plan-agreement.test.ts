@@ -12,6 +12,7 @@ import { dump } from "js-yaml";
 import type { Entry } from "ldapts";
 import { API_VERSION } from "../../src/api/schema.ts";
 import type { Connector, Employee } from "../../src/api/types.ts";
+import { takesAccess, type PlannedChange, type Preview } from "../../src/plan/preview.ts";
 import { registerDirectory, waitFor } from "../harness/processes.ts";
 import { getRoster } from "../support/kube.ts";
 import {
@@ -43,23 +44,6 @@ const spec = (name: string, extra: Spec = {}): Spec => {
     ...extra,
   });
 };
-
-type PlannedChange = {
-  employee: string;
-  username: string;
-  connector: string;
-  action: "create" | "update" | "enable" | "disable" | "delete" | "none";
-  attributes: string[];
-  groupsAdded: string[];
-  groupsRemoved: string[];
-  reason: string;
-};
-type BrakeCheck = { connector: string; deprovisions: number; limit: number; managed: number; trips: boolean };
-type Preview = { changes: PlannedChange[]; brake: BrakeCheck[]; tripsBrake: boolean };
-
-/** What a plan's change takes away (and so asks the brake about). */
-const deprovisions = (c: PlannedChange) =>
-  c.action === "disable" || c.action === "delete" || c.groupsRemoved.length > 0;
 
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run(kubectlBin, ["--kubeconfig", info.kubeconfigPath, "-n", s.namespace, ...args]);
@@ -324,8 +308,8 @@ describe("roster plan and the operator agree", () => {
     const held = preview.changes.filter((c) => outcomes.get(c.employee) === "held");
     expect(held.length, `held: ${held.map((c) => c.employee).join(", ") || "none"}`).toBe(over);
     // Only what takes access away is held, and what is not held went through: the limit's worth.
-    for (const c of held) expect(deprovisions(c), `${c.employee} held but takes nothing away`).toBe(true);
-    expect(preview.changes.filter((c) => deprovisions(c) && !held.includes(c)).length).toBe(brake.limit);
+    for (const c of held) expect(takesAccess(c), `${c.employee} held but takes nothing away`).toBe(true);
+    expect(preview.changes.filter((c) => takesAccess(c) && !held.includes(c)).length).toBe(brake.limit);
     for (const c of preview.changes) {
       if (held.includes(c)) continue;
       const expected = leavers.includes(c.employee) ? "gone" : "ready";
