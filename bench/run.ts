@@ -2,6 +2,7 @@
 //
 //   npm run bench                            # 10,000 Employees, every phase (about 20 minutes on 2 cores)
 //   npm run bench -- --employees 1000        # a quick run
+//   npm run bench -- --scim-budget           # only the SCIM request budget (about 2 minutes)
 //   npm run bench -- --help
 //
 // Starts its own control plane, slapd and SCIM server, runs `roster operator` as a child process
@@ -27,6 +28,7 @@ import { createRoster, freshNamespace, kubeFrom } from "../test/support/kube.ts"
 import { ensureOUs } from "../test/support/ldap.ts";
 import { runCeiling, type CeilingResult } from "./ceiling.ts";
 import { Profiler, type ProfileSummary } from "./profile.ts";
+import { measureScimBudget } from "./scim-budget.ts";
 import { renderSummary, type Report } from "./summary.ts";
 import {
   childProcesses,
@@ -65,7 +67,11 @@ const HELP = `Usage: npm run bench -- [flags]
   --scim-server IMPL       indexed (default) | harness (test/harness/scim.ts; slow past ~1,000 users)
   --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir)
   --operator-node-options S  extra NODE_OPTIONS for the operator (experiments, e.g. =--max-old-space-size=160)
-  --skip-ceiling --skip-policy --skip-leavers --skip-idle
+  --skip-ceiling --skip-policy --skip-leavers --skip-idle --skip-scim-budget
+  --scim-budget            only the SCIM request budget (requests per hire, mover, leaver and idle
+                           minute against the strict SCIM server, bench/scim-budget.ts), merged into
+                           latest.json and summary.md
+  --budget-idle-seconds N  the budget's idle window (default 60)
   --out DIR                results directory (default bench/results)
   --render REPORT.json     only re-render summary.md from a saved report (and bench/findings.md)`;
 
@@ -86,6 +92,9 @@ const { values: flags } = parseArgs({
     "skip-policy": { type: "boolean", default: false },
     "skip-leavers": { type: "boolean", default: false },
     "skip-idle": { type: "boolean", default: false },
+    "skip-scim-budget": { type: "boolean", default: false },
+    "scim-budget": { type: "boolean", default: false },
+    "budget-idle-seconds": { type: "string", default: "60" },
     out: { type: "string", default: join(root, "bench/results") },
     render: { type: "string" },
     help: { type: "boolean", default: false },
@@ -176,6 +185,47 @@ const people = Array.from({ length: N }, (_, i) => ({
   } as EmployeeSpecT,
 }));
 const salesCount = people.filter((_, i) => isSales(i)).length;
+
+/** The source the budget measured, for its section of the summary. */
+function budgetGit(): { git?: string } {
+  const git = report.git as { commit: string; dirtySrc: boolean } | undefined;
+  return git ? { git: `${git.commit}${git.dirtySrc ? " with uncommitted changes in src/" : ""}` } : {};
+}
+
+if (flags["scim-budget"]) {
+  // Only the budget: a control plane and the strict SCIM server, no slapd, no 10,000 people.
+  const dir = mkdtempSync(join(tmpdir(), "roster-bench-"));
+  registerDirectory(dir);
+  progress("scim budget: starting the control plane");
+  const controlPlane = await startControlPlane();
+  try {
+    const budget = await measureScimBudget({
+      kube: kubeFrom({ kubeconfigPath: controlPlane.kubeconfigPath }),
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      dir,
+      ...budgetGit(),
+      idleSeconds: int("budget-idle-seconds"),
+    });
+    // Into the last full report, so that summary.md keeps every other figure (each section says
+    // when it was measured).
+    const latest = join(flags.out!, "latest.json");
+    const saved = (existsSync(latest) ? JSON.parse(readFileSync(latest, "utf8")) : report) as Report;
+    saved.scimBudget = budget;
+    mkdirSync(flags.out!, { recursive: true });
+    writeFileSync(latest, JSON.stringify(saved, null, 2));
+    const findings = join(root, "bench/findings.md");
+    writeFileSync(
+      join(flags.out!, "summary.md"),
+      renderSummary(saved, existsSync(findings) ? readFileSync(findings, "utf8") : undefined),
+    );
+    progress(
+      `scim budget: per hire ${budget.perHire}, mover ${budget.perMover}, leaver ${budget.perLeaver}, idle minute ${budget.perIdleMinute}; wrote ${join(flags.out!, "summary.md")}`,
+    );
+  } finally {
+    await controlPlane.stop();
+  }
+  process.exit(0);
+}
 
 // --- the harness ------------------------------------------------------------------------------
 
@@ -823,6 +873,17 @@ const phases = async () => {
       );
       save();
     });
+  }
+  if (!flags["skip-scim-budget"]) {
+    progress("scim budget: hires, movers, leavers and an idle minute against the strict SCIM server");
+    report.scimBudget = await measureScimBudget({
+      kube,
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      dir,
+      ...budgetGit(),
+      idleSeconds: int("budget-idle-seconds"),
+    });
+    save();
   }
   report.operatorErrors = sumWhere(requestCounts(await operator.samples()), (k) => k.endsWith("(error)"));
   report.finishedAt = new Date().toISOString();

@@ -1,5 +1,7 @@
 // bench/results/summary.md from a report: the machine, every figure, the targets (measured, never
 // asserted) and the findings kept in bench/findings.md.
+import { renderScimBudget, type ScimBudget } from "./scim-budget.ts";
+
 type Dist = { count: number; p50: number; p95: number; p99: number; max: number; mean: number };
 type Window = {
   seconds: number;
@@ -83,6 +85,7 @@ export type Report = {
     rssPeakMiB: number;
   };
   memoryAfterIdle?: Memory;
+  scimBudget?: ScimBudget;
   operatorErrors?: number;
   profiles?: Record<
     string,
@@ -220,6 +223,16 @@ export function renderSummary(report: Report, findings?: string): string {
             : "–",
           met(r.memoryAfterBulk ? rss < 256 : undefined),
         ],
+        [
+          "SCIM requests per hire into existing groups ≤ 3",
+          r.scimBudget ? `**${fmt(r.scimBudget.perHire)}** per hire` : "–",
+          met(r.scimBudget ? r.scimBudget.perHire <= 3 : undefined),
+        ],
+        [
+          "SCIM requests in an idle minute beyond the scan's own pages: none",
+          r.scimBudget ? `**${fmt(r.scimBudget.perIdleMinute)}** per minute` : "–",
+          met(r.scimBudget ? r.scimBudget.perIdleMinute === 0 : undefined),
+        ],
       ],
     ),
     "",
@@ -322,6 +335,7 @@ export function renderSummary(report: Report, findings?: string): string {
       "",
     );
   }
+  if (r.scimBudget) out.push(...renderScimBudget(r.scimBudget));
   if (r.memoryAfterBulk) {
     const rows = [
       ["At start (no Employees)", r.memoryAtStart],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the packaging tests (test/packaging) need: Debian's lua5.1 (the Lua Argo CD runs
-# health checks in) and prometheus (for promtool), then builds helm from its pinned Go module
-# (test/packaging/helm) into the user's cache. Does nothing that is already there.
+# Installs what the packaging tests (test/packaging) need: Debian's lua5.1 (its compiler lists the
+# globals the Argo CD health scripts read) and prometheus (for promtool), then builds helm and the
+# argocd CLI from their pinned Go modules (test/packaging/helm, test/packaging/argocd) into the
+# user's cache. Does nothing that is already there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -24,3 +25,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash "$here/../test/packaging/helm/build.sh" >/dev/null
+bash "$here/../test/packaging/argocd/build.sh" >/dev/null

@@ -6,6 +6,13 @@ export const GROUP = "roster.dev";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/** On Employees: deprovisioning runs before the object goes. */
+export const DEPROVISION_FINALIZER = `${GROUP}/deprovision`;
+/** On Connectors: the Connector stays while Employees own accounts through it. */
+export const CONNECTOR_FINALIZER = `${GROUP}/accounts`;
+/** On the Secrets a Connector names: they stay while the Connector needs them to deprovision. */
+export const SECRET_FINALIZER = `${GROUP}/connector-credentials`;
+
 type Rule = { rule: string; message: string; fieldPath?: string; reason?: string };
 const rules = (...list: Rule[]) => ({ "x-kubernetes-validations": list });
 
@@ -352,16 +359,29 @@ export const LdapSpec = Type.Object({
   bindPasswordSecretRef: SecretKeySelector,
   usersDN: DN("Subtree where person entries are created and managed."),
   groupsDN: DN("Subtree where groups are created and managed."),
+  // No schema defaults for these three: they depend on the flavor (settings.ts applies them).
   userObjectClasses: Type.Optional(
     Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
       minItems: 1,
       maxItems: 16,
-      default: ["inetOrgPerson"],
+      description: "Object classes of person entries (default: inetOrgPerson; ActiveDirectory: user).",
     }),
   ),
-  groupObjectClass: Type.Optional(Type.String({ minLength: 1, maxLength: 128, default: "groupOfNames" })),
+  groupObjectClass: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: "Object class of groups (default: groupOfNames; ActiveDirectory: group).",
+    }),
+  ),
   usernameAttribute: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z][A-Za-z0-9-]*$", default: "uid" }),
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: "^[A-Za-z][A-Za-z0-9-]*$",
+      description:
+        "Attribute holding the username (default: uid, also the RDN; ActiveDirectory: sAMAccountName, entries are named CN=<cn>).",
+    }),
   ),
   attributes: Type.Optional(
     StringMap({
@@ -433,6 +453,35 @@ export const ConnectorSpec = Type.Object(
     ),
     paused: Type.Optional(Type.Boolean({ default: false })),
     credentials: Type.Optional(StringEnum(["None", "GeneratedSecret"] as const, { default: "None" })),
+    adoption: Type.Optional(
+      Type.Object(
+        {
+          match: Type.Optional(StringEnum(["None", "Username", "Email"] as const, { default: "None" })),
+          mode: Type.Optional(StringEnum(["Propose", "Automatic"] as const, { default: "Propose" })),
+        },
+        {
+          default: {},
+          description:
+            "How accounts that existed before Roster (no ownership key) are linked to Employees: matched by username or email, proposed for approval (annotation roster.dev/adopt) or linked automatically.",
+        },
+      ),
+    ),
+    protected: Type.Optional(
+      Type.Object(
+        {
+          usernames: Type.Optional(
+            Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 1000 }),
+          ),
+          groups: Type.Optional(
+            Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 1000 }),
+          ),
+        },
+        {
+          description:
+            "Break-glass and administrator accounts: an account with one of these usernames, or a member of one of these groups, is never adopted, modified, disabled or deleted by Roster.",
+        },
+      ),
+    ),
   },
   rules(
     {
@@ -445,6 +494,11 @@ export const ConnectorSpec = Type.Object(
       message:
         "orphans: Disable and Delete are not implemented yet; Roster only reports orphans (use Report or Ignore)",
       fieldPath: ".orphans",
+    },
+    {
+      rule: "!has(self.adoption) || !has(self.adoption.mode) || self.adoption.mode != 'Automatic' || (has(self.adoption.match) && self.adoption.match != 'None')",
+      message: "adoption.mode Automatic needs adoption.match Username or Email",
+      fieldPath: ".adoption.mode",
     },
   ),
 );
@@ -465,16 +519,29 @@ export const ConnectorStatus = Type.Object({
   ),
   driftedAccounts: Type.Optional(Type.Integer({ minimum: 0 })),
   heldDeprovisions: Type.Optional(Type.Integer({ minimum: 0 })),
+  adoptionCandidates: Type.Optional(Type.Integer({ minimum: 0 })),
   deprovisioning: Type.Optional(
     Type.Object(
       {
         counted: Type.Optional(Type.Array(BrakeEntry, { maxItems: 100000 })),
         held: Type.Optional(Type.Array(BrakeEntry, { maxItems: 100000 })),
         released: Type.Optional(Type.Array(Type.String({ maxLength: 512 }), { maxItems: 100000 })),
+        scheduled: Type.Optional(
+          Type.Array(
+            Type.Object({
+              account: Type.String({ maxLength: 512 }),
+              employeeId: Type.String({ maxLength: 256 }),
+              username: Type.String({ maxLength: 256 }),
+              id: Type.String({ maxLength: 2048 }),
+              deleteAt: Type.String({ format: "date-time" }),
+            }),
+            { maxItems: 100000 },
+          ),
+        ),
       },
       {
         description:
-          "The mass-change brake's state, kept here so that a restart or a failover neither releases nor forgets it: accounts counted in the last hour, accounts held for approval, accounts released by an approval.",
+          "The mass-change brake's state, kept here so that a restart or a failover neither releases nor forgets it: accounts counted in the last hour, accounts held for approval, accounts released by an approval, and deletions (deprovisioning.deleteAfter) handed over by Employees that are gone.",
       },
     ),
   ),

@@ -1,11 +1,16 @@
 // How an Employee maps onto an account in a Connector's target, whatever its kind (pure).
 import type { Connector, EmployeeSpecT } from "../api/types.ts";
-import { ldapAttributes, managedAttributeNames } from "./ldap/attributes.ts";
-import { scimAttributes, scimManagedAttributes } from "./scim/attributes.ts";
+import { ldapAttributes, ldapTemplates, managedAttributeNames } from "./ldap/attributes.ts";
+import { scimAttributes, scimManagedAttributes, scimTemplates } from "./scim/attributes.ts";
+import { refersTo, type TemplateReferences } from "./template.ts";
 
-export function desiredAttributes(connector: Connector, employee: EmployeeSpecT): Record<string, string[]> {
-  if (connector.spec.ldap) return ldapAttributes(employee, connector.spec.ldap);
-  if (connector.spec.scim) return scimAttributes(employee, connector.spec.scim);
+export function desiredAttributes(
+  connector: Connector,
+  employee: EmployeeSpecT,
+  references: TemplateReferences = {},
+): Record<string, string[]> {
+  if (connector.spec.ldap) return ldapAttributes(employee, connector.spec.ldap, references);
+  if (connector.spec.scim) return scimAttributes(employee, connector.spec.scim, references);
   return {};
 }
 
@@ -13,4 +18,14 @@ export function managedAttributes(connector: Connector): string[] {
   if (connector.spec.ldap) return managedAttributeNames(connector.spec.ldap);
   if (connector.spec.scim) return scimManagedAttributes(connector.spec.scim);
   return [];
+}
+
+/** Whether the Connector's attribute mapping uses {{managerId}} (SCIM's default manager.value does). */
+export function refersToManager(connector: Connector): boolean {
+  const templates = connector.spec.ldap
+    ? ldapTemplates(connector.spec.ldap)
+    : connector.spec.scim
+      ? scimTemplates(connector.spec.scim)
+      : {};
+  return Object.values(templates).some((t) => refersTo(t, "managerId"));
 }

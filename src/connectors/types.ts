@@ -53,11 +53,27 @@ export interface TargetConnector {
    * Creates the account (with its groups, enabled state and, if given, its initial password) and
    * returns it as read back. Fails with NotOwnedError when an account with that name exists and
    * belongs to someone else; returns the existing account when it already belongs to employeeId.
+   * When it returns, the account has `password` (an existing account gets it too).
    */
   createAccount(a: DesiredAccount, password?: string): Promise<ActualAccount>;
   /** Replaces the given attributes; null deletes an attribute. */
   updateAttributes(ref: AccountRef, changes: Record<string, string[] | null>): Promise<void>;
   setEnabled(ref: AccountRef, enabled: boolean): Promise<void>;
+  /**
+   * Sets the account's password (a generated one whose setting failed after the account was
+   * created). The password is never put into an error or a log line.
+   */
+  setPassword(ref: AccountRef, password: string): Promise<void>;
+  /**
+   * Accounts in the managed scope that carry no ownership key and whose username (`Username`) or
+   * primary email (`Email`) equals `value` as the target compares it: candidates for adoption.
+   */
+  findUnowned(match: "Username" | "Email", value: string): Promise<ActualAccount[]>;
+  /**
+   * Links an account made before Roster to employeeId: writes the ownership key, refused
+   * (NotOwnedError) when the account carries one by then. Returns the account as read back.
+   */
+  linkAccount(id: string, employeeId: string): Promise<ActualAccount>;
   /** Adds the account to a managed group, creating the group when missing. */
   addToGroup(group: string, ref: AccountRef): Promise<void>;
   removeFromGroup(group: string, ref: AccountRef): Promise<void>;
@@ -73,6 +89,12 @@ export interface TargetConnector {
    * that carry no employeeId have employeeId "": Roster never writes to them.
    */
   listAccounts(pageSize?: number): Promise<ActualAccount[]>;
+  /**
+   * Names of managed groups the target holds more than once (SCIM displayName is not unique), as
+   * last seen by a listing or a lookup; sorted, no I/O. Roster adds to one of them and removes
+   * from all of them.
+   */
+  duplicateGroups(): string[];
   close(): Promise<void>;
 }
 

@@ -10,9 +10,12 @@ import {
   approveDeprovisions,
   deprovisionLimit,
   requestDeprovision,
+  scheduleDeletion,
+  unscheduleDeletion,
   withdrawDeprovision,
   type BrakeDecision,
   type BrakeState,
+  type ScheduledDeletion,
 } from "../plan/brake.ts";
 import { deprovisionsHeld } from "../observe/metrics.ts";
 import type { EventRecorder } from "./events.ts";
@@ -36,6 +39,7 @@ function brakeOf(connector: Connector): BrakeState {
     counted: saved?.counted ?? [],
     held: saved?.held ?? [],
     released: saved?.released ?? [],
+    ...(saved?.scheduled?.length ? { scheduled: saved.scheduled } : {}),
   };
 }
 
@@ -130,6 +134,21 @@ export class BrakeGate {
     if (withdrawDeprovision(state, account) === state) return Promise.resolve();
     return this.update(connector, (before) => ({
       state: withdrawDeprovision(before, account),
+      result: undefined,
+    }));
+  }
+
+  /** Hands a deletion due later over to the Connector (persisted before the Employee may go). */
+  schedule(connector: Connector, entry: ScheduledDeletion): Promise<void> {
+    return this.update(connector, (before) => ({
+      state: scheduleDeletion(before, entry),
+      result: undefined,
+    }));
+  }
+
+  unschedule(connector: Connector, account: string): Promise<void> {
+    return this.update(connector, (before) => ({
+      state: unscheduleDeletion(withdrawDeprovision(before, account), account),
       result: undefined,
     }));
   }

@@ -1,6 +1,6 @@
 // The generated-password Secret the operator writes once per account, and trusts only when it is
 // owned by that Employee. (Secrets Connectors name are read by secrets.ts.)
-import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Secret } from "@kubernetes/client-node";
 import { API_VERSION, GROUP } from "../api/schema.ts";
 import type { Employee } from "../api/types.ts";
 import { ConfigurationError } from "./errors.ts";
@@ -9,6 +9,12 @@ import { ConfigurationError } from "./errors.ts";
 export const CONNECTOR_LABEL = "roster.dev/connector";
 /** Annotation naming the Employee a generated-password Secret belongs to (names may exceed 63 chars). */
 export const EMPLOYEE_ANNOTATION = "roster.dev/employee";
+/**
+ * Annotation saying whether the password was set on the account: "pending" from the Secret's
+ * creation until the target confirmed it, so that a setting that failed after the account was
+ * created (or a crash in between) is done again rather than forgotten.
+ */
+export const PASSWORD_ANNOTATION = "roster.dev/password";
 
 /** The name api.md fixes for the generated-password Secret of an Employee in a Connector. */
 export function credentialsSecretName(employee: string, connector: string): string {
@@ -86,14 +92,7 @@ export async function initialPassword(
   const name = credentialsSecretName(employee.metadata.name, connector);
   const uid = employee.metadata.uid;
   if (!uid) throw new ConfigurationError(`Employee ${namespace}/${employee.metadata.name} has no uid`);
-  const read = async (): Promise<V1Secret | undefined> => {
-    try {
-      return await core.readNamespacedSecret({ name, namespace });
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
-  };
+  const read = () => readSecret(core, namespace, name);
   const existing = await read();
   if (existing) return trustedPassword(existing, employee, connector, namespace, name);
   const password = generate();
@@ -105,7 +104,7 @@ export async function initialPassword(
           name,
           namespace,
           labels: { "app.kubernetes.io/managed-by": "roster", [CONNECTOR_LABEL]: connector },
-          annotations: { [EMPLOYEE_ANNOTATION]: employee.metadata.name },
+          annotations: { [EMPLOYEE_ANNOTATION]: employee.metadata.name, [PASSWORD_ANNOTATION]: "pending" },
           ownerReferences: [
             {
               apiVersion: API_VERSION,
@@ -128,4 +127,35 @@ export async function initialPassword(
     return trustedPassword(raced, employee, connector, namespace, name);
   }
   return password;
+}
+
+async function readSecret(core: CoreV1Api, namespace: string, name: string): Promise<V1Secret | undefined> {
+  try {
+    return await core.readNamespacedSecret({ name, namespace });
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Whether this Employee's trusted generated-password Secret says the password was never set. */
+export async function passwordPending(
+  core: CoreV1Api,
+  employee: Employee,
+  connector: string,
+): Promise<boolean> {
+  const namespace = employee.metadata.namespace ?? "default";
+  const secret = await readSecret(core, namespace, credentialsSecretName(employee.metadata.name, connector));
+  if (!secret || notTrustedBecause(secret, employee, connector) !== undefined) return false;
+  return secret.metadata?.annotations?.[PASSWORD_ANNOTATION] === "pending";
+}
+
+/** Records on the Secret that the target has the password. */
+export async function passwordSet(core: CoreV1Api, employee: Employee, connector: string): Promise<void> {
+  const namespace = employee.metadata.namespace ?? "default";
+  const name = credentialsSecretName(employee.metadata.name, connector);
+  await core.patchNamespacedSecret(
+    { name, namespace, body: { metadata: { annotations: { [PASSWORD_ANNOTATION]: "set" } } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
 }

@@ -17,7 +17,7 @@ import {
   type TargetRead,
 } from "../plan/employee.ts";
 import type { Operation } from "../plan/plan.ts";
-import type { BrakeDecision } from "../plan/brake.ts";
+import type { BrakeDecision, ScheduledDeletion } from "../plan/brake.ts";
 import type { Target } from "./targets.ts";
 import { FINALIZER } from "./finalizer.ts";
 import type { EventType } from "./events.ts";
@@ -35,10 +35,16 @@ export type EmployeeReconcilerDeps = {
   event(employee: Employee, type: EventType, reason: string, message: string): void;
   /** Returns the initial password kept in the Employee's credentials Secret, creating it once. */
   initialPassword(employee: Employee, connector: string, generate: () => string): Promise<string>;
+  /** Whether the credentials Secret says its password was never set on the account. */
+  passwordPending(employee: Employee, connector: string): Promise<boolean>;
+  /** Records on the credentials Secret that the account has its password. */
+  passwordSet(employee: Employee, connector: string): Promise<void>;
   /** The mass-change brake: may this account be deprovisioned now? (`account` is stable per person.) */
   requestDeprovision(connector: Connector, account: string): Promise<BrakeDecision>;
   /** The account needs no deprovisioning any more: drop it from the held and released lists. */
   withdrawDeprovision(connector: Connector, account: string): Promise<void>;
+  /** Hands a deletion due later over to the Connector, for when this Employee is gone. */
+  scheduleDeletion(connector: Connector, entry: ScheduledDeletion): Promise<void>;
   /** Drift the last full scan found for this person's account in a connector, if any. */
   driftFor(employee: Employee, connector: string): string | undefined;
   clearDrift(employee: Employee, connector: string): void;
@@ -80,19 +86,47 @@ export async function reconcileEmployee(
       if (!connector || connectorPaused(connector)) return;
       try {
         const target = await deps.target(connector);
+        // Only an id recorded as this person's account is read back directly; an Unlinked or
+        // Protected one was never theirs.
         const recorded = employee.status?.accounts?.find(
-          (a) => a.connector === connectorName && a.state !== "Deleted",
+          (a) => a.connector === connectorName && !["Deleted", "Unlinked", "Protected"].includes(a.state),
         )?.id;
         const actual = await target.client.findAccount(
           employee.spec.employeeId,
           employee.spec.username,
           recorded,
         );
+        // Adoption: accounts made before Roster that match, for one who should have an account here.
+        const match = connector.spec.adoption?.match;
+        const value = match === "Email" ? employee.spec.email : employee.spec.username;
+        const candidates =
+          !actual &&
+          !deleting &&
+          match &&
+          match !== "None" &&
+          value &&
+          first.access.accounts.has(connectorName)
+            ? await target.client.findUnowned(match, value)
+            : undefined;
         targets.set(connectorName, target);
-        reads.set(connectorName, { status: "read", actual });
+        reads.set(connectorName, { status: "read", actual, ...(candidates ? { candidates } : {}) });
       } catch (error) {
         reads.set(connectorName, { status: "failed", failure: classify(error) });
       }
+    }),
+  );
+  // A generated password is looked for only where the last reconcile did not finish with the
+  // account (a create that failed half-way, or status lost in a crash), not on every pass.
+  const passwordPending = new Set<string>();
+  await Promise.all(
+    [...reads].map(async ([connectorName, read]) => {
+      const connector = connectors.get(connectorName)!;
+      if (read.status !== "read" || !read.actual || connector.spec.credentials !== "GeneratedSecret") return;
+      const recorded = employee.status?.accounts?.find((a) => a.connector === connectorName);
+      const finished =
+        recorded?.id === read.actual.id && ["Active", "Disabled", "Held"].includes(recorded.state);
+      if (!finished && (await deps.passwordPending(employee, connectorName)))
+        passwordPending.add(connectorName);
     }),
   );
   const drift = new Map<string, string>();
@@ -100,7 +134,7 @@ export async function reconcileEmployee(
     const found = deps.driftFor(employee, connectorName);
     if (found !== undefined) drift.set(connectorName, found);
   }
-  const read: EmployeePlanInput = { ...input, targets: reads, drift };
+  const read: EmployeePlanInput = { ...input, targets: reads, drift, passwordPending };
 
   // The brake is asked once per account the plan would take access from.
   const planned = planEmployee(read);
@@ -152,8 +186,29 @@ export async function reconcileEmployee(
     case "after":
       return { requeueAfter: final.next.afterMs! };
     case "none":
-      if (final.next.removeFinalizer) await deps.removeFinalizer(employee);
+      if (!final.next.removeFinalizer) return {};
+      // Written before the finalizer goes: once it is gone, nothing else remembers the deletion.
+      for (const handOver of final.handOver)
+        await deps.scheduleDeletion(connectors.get(handOver.connector)!, {
+          account: final.brakeKey,
+          employeeId: employee.spec.employeeId,
+          username: employee.spec.username,
+          id: handOver.id,
+          deleteAt: handOver.deleteAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
+        });
+      await deps.removeFinalizer(employee);
       return {};
+  }
+}
+
+/**
+ * 24 random characters (144 bits) with an upper-case letter, a lower-case letter and a digit, so
+ * that directories with complexity rules (Active Directory) accept it; drawn again until it does.
+ */
+export function generatedPassword(): string {
+  for (;;) {
+    const candidate = randomBytes(18).toString("base64url");
+    if (/[A-Z]/.test(candidate) && /[a-z]/.test(candidate) && /[0-9]/.test(candidate)) return candidate;
   }
 }
 
@@ -194,17 +249,20 @@ async function apply(
   current: ActualAccount | undefined,
 ): Promise<ActualAccount | undefined> {
   const client = target.client;
+  const generated = connector.spec.credentials === "GeneratedSecret";
+  const password = () => deps.initialPassword(employee, connector.metadata.name, generatedPassword);
   if (op.op === "create") {
-    const password =
-      connector.spec.credentials === "GeneratedSecret"
-        ? await deps.initialPassword(employee, connector.metadata.name, () =>
-            randomBytes(18).toString("base64url"),
-          )
-        : undefined;
-    return client.createAccount(op.account, password);
+    const created = await client.createAccount(op.account, generated ? await password() : undefined);
+    if (generated) await deps.passwordSet(employee, connector.metadata.name);
+    return created;
   }
+  if (op.op === "link") return client.linkAccount(op.id, employee.spec.employeeId);
   if (!current) throw new Error(`${op.op} needs an existing account`);
   switch (op.op) {
+    case "set_password":
+      await client.setPassword(current, await password());
+      await deps.passwordSet(employee, connector.metadata.name);
+      break;
     case "update":
       await client.updateAttributes(current, op.changes);
       break;

@@ -41,8 +41,13 @@ export function classify(error: unknown): Failure {
   const message = messageOf(error);
   if (error instanceof NotOwnedError) return { kind: "terminal", reason: "NotOwned", message };
   if (error instanceof TerminalError) return { kind: "terminal", reason: error.reason, message };
-  // SCIM 409 uniqueness: the name is taken by an account Roster may not touch.
-  if (error instanceof ScimHttpError && error.status === 409 && error.scimType === "uniqueness")
+  // SCIM 409 uniqueness (or a 409 that gives no scimType): the name is taken by an account Roster
+  // may not touch, or cannot see; posting again cannot help until the Employee or Connector changes.
+  if (
+    error instanceof ScimHttpError &&
+    error.status === 409 &&
+    (error.scimType === undefined || error.scimType === "uniqueness")
+  )
     return { kind: "terminal", reason: "NotOwned", message };
   if (error instanceof ScimUnavailableError && error.retryAfterMs !== undefined)
     return { kind: "throttled", reason: "Throttled", message, retryAfterMs: error.retryAfterMs };

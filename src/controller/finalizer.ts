@@ -3,9 +3,9 @@
 // cached object fails instead of clobbering finalizers other controllers added or removed meanwhile;
 // the caller re-reads and tries again. Both operations are idempotent.
 import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from "@kubernetes/client-node";
-import { GROUP, VERSION } from "../api/schema.ts";
+import { DEPROVISION_FINALIZER, GROUP, VERSION } from "../api/schema.ts";
 
-export const FINALIZER = "roster.dev/deprovision";
+export const FINALIZER = DEPROVISION_FINALIZER;
 
 export type JsonPatchOp =
   | { op: "test"; path: string; value: unknown }
@@ -62,7 +62,7 @@ export function removeFinalizerPatch(
   ];
 }
 
-const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+export const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /**
@@ -71,7 +71,7 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
  * field causes, unlike a schema violation, whose 422 names the fields. For the patches built here
  * both mean "stale", not "invalid".
  */
-function asConflict(error: unknown, jsonPatch: boolean): unknown {
+export function asConflict(error: unknown, jsonPatch: boolean): unknown {
   const e = error as { code?: number; body?: unknown };
   let status: { message?: string; details?: { causes?: unknown[] } } = {};
   try {

@@ -9,6 +9,7 @@ import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { provisioningLatency } from "../observe/metrics.ts";
 import { managedAccountCount } from "../plan/brake.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
+import { referencedAccounts } from "../plan/references.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import { Informer } from "./informer.ts";
 import { rosterPath, shareConnections, writeStatus } from "../kube/client.ts";
@@ -19,11 +20,11 @@ import { TargetPool } from "./targets.ts";
 import { addFinalizer, removeFinalizer } from "./finalizer.ts";
 import { EventRecorder } from "./events.ts";
 import { startHealthServer, startMetricsServer } from "./health.ts";
-import { initialPassword } from "./credentials.ts";
+import { initialPassword, passwordPending, passwordSet } from "./credentials.ts";
 import { SecretReader } from "./secrets.ts";
 import { APPROVE_ANNOTATION, BrakeGate } from "./brake.ts";
 import { ScanController } from "./scan.ts";
-import { ConnectorController } from "./connector.ts";
+import { ConnectorController, secretsNamed } from "./connector.ts";
 import { PolicyStatusController } from "./policy-status.ts";
 import { ApprovalController } from "./approvals.ts";
 
@@ -111,7 +112,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const rules = new Informer<GroupRule>(kc, { path: rosterPath("grouprules", ns), logger });
   const connectors = new Informer<Connector>(kc, { path: rosterPath("connectors", ns), logger });
   const informers = [employees, policies, rules, connectors];
-  const secrets = new SecretReader(kc.makeApiClient(CoreV1Api));
+  const secrets = new SecretReader(core);
   const objects = (namespace: string): NamespaceObjects => ({
     employees: employees.list(namespace),
     policies: policies.list(namespace),
@@ -126,6 +127,8 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   });
   /** "<namespace>/<employeeId>" -> the keys of the Employees that carry it (kept by the handler below). */
   const byEmployeeId = new Map<string, Set<string>>();
+  /** "<namespace>/<manager username>" -> the keys of the Employees whose spec.manager it is. */
+  const reports = new Map<string, Set<string>>();
 
   const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger, fence);
 
@@ -172,6 +175,11 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     // are not retried by themselves.
     recovered: (connector) => enqueueNamespace(connector.metadata.namespace ?? "default"),
     checkIntervalMs: options.connectorCheckMs,
+    employees: (namespace) => employees.list(namespace),
+    connectors: (namespace) => connectors.list(namespace),
+    employeesWith: (namespace, employeeId) => objects(namespace).withEmployeeId!(employeeId),
+    secrets,
+    events,
   });
   const policyStatus = new PolicyStatusController({
     logger,
@@ -199,8 +207,22 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     // Counts on policies, rules and connectors follow status too; reconciles follow spec only.
     if (type !== "update" || JSON.stringify(obj.status) !== JSON.stringify(old?.status))
       statusesOf(obj.metadata.namespace ?? "default");
+    // A manager's account appearing or going changes what their reports' accounts refer to
+    // (manager.value is the manager's id in the same Connector): those reports need a look.
+    const managerKey = `${obj.metadata.namespace}/${obj.spec.username}`;
+    if (type === "delete" || referencedAccounts(obj) !== referencedAccounts(old))
+      for (const report of reports.get(managerKey) ?? []) enqueueEmployee(report);
     if (type === "update" && !specChanged(obj, old)) return;
     enqueueEmployee(keyOf(obj));
+    for (const e of [old, type === "delete" ? obj : undefined]) {
+      const key = `${e?.metadata.namespace}/${e?.spec.manager}`;
+      if (e?.spec.manager && reports.get(key)?.delete(keyOf(e)) && reports.get(key)!.size === 0)
+        reports.delete(key);
+    }
+    if (obj.spec.manager && type !== "delete") {
+      const key = `${obj.metadata.namespace}/${obj.spec.manager}`;
+      reports.set(key, (reports.get(key) ?? new Set<string>()).add(keyOf(obj)));
+    }
     // Which of several Employees with one employeeId acts may have changed.
     const id = `${obj.metadata.namespace}/${obj.spec.employeeId}`;
     const holders = byEmployeeId.get(id) ?? new Set<string>();
@@ -239,6 +261,19 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   connectors.onChange((type, obj, old) => {
     if (type === "update" && !specChanged(obj, old)) return;
     const namespace = obj.metadata.namespace ?? "default";
+    // Secrets the Connector no longer names (or names no more at all, once it is gone) are let go.
+    const released = secretsNamed(old ?? obj).filter(
+      (secret) => type === "delete" || !secretsNamed(obj).includes(secret),
+    );
+    if (released.length > 0 && leading)
+      void connectorController
+        .releaseSecrets(obj, released)
+        .catch((error: unknown) =>
+          logger.warn(
+            { connector: keyOf(obj), error: (error as Error).message },
+            "could not release Secrets",
+          ),
+        );
     if (type === "delete") {
       pool.forget(namespace, obj.metadata.name);
       scan.forget(obj);
@@ -260,6 +295,9 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     writeStatus: (employee, status) => writeStatus(custom, "employees", employee, status),
     event: (employee, type, reason, message) => void events.record(employee, type, reason, message),
     initialPassword: (employee, connector, generate) => initialPassword(core, employee, connector, generate),
+    passwordPending: (employee, connector) => passwordPending(core, employee, connector),
+    passwordSet: (employee, connector) => passwordSet(core, employee, connector),
+    scheduleDeletion: (connector, entry) => brake.schedule(connector, entry),
     requestDeprovision: (connector, account) => brake.request(connector, account),
     withdrawDeprovision: (connector, account) => brake.withdraw(connector, account),
     driftFor: (employee, connector) => scan.driftFor(employee, connector),
@@ -280,6 +318,8 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   );
   servers.push(await startMetricsServer(options.metricsAddress));
 
+  /** Only the leader writes; informer handlers run on every replica. */
+  let leading = false;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   let stopping: Promise<void> | undefined;
@@ -304,6 +344,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
 
   const startWork = async () => {
     logger.info("started leading: reconciling");
+    leading = true;
     await Promise.all(informers.map((i) => i.waitForSync()));
     // The brake as the last leader left it: read fresh, since this replica's cache may lag.
     await loadBrakes();

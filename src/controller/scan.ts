@@ -33,6 +33,8 @@ export class ScanController {
   private readonly results = new Map<string, ScanResult>();
   /** "<employee key>|<connector>" -> what differs. */
   private readonly drifts = new Map<string, string>();
+  /** Connector key -> the duplicate group names its last scan saw (JSON), for Connector status. */
+  private readonly duplicates = new Map<string, string>();
 
   constructor(options: ScanControllerOptions) {
     this.options = options;
@@ -46,6 +48,7 @@ export class ScanController {
 
   forget(connector: Connector): void {
     this.results.delete(keyOf(connector));
+    this.duplicates.delete(keyOf(connector));
   }
 
   result(connector: Connector): ScanResult | undefined {
@@ -97,7 +100,11 @@ export class ScanController {
       void this.options.events.record(employee, "Warning", "DriftDetected", `${name}: ${drift.detail}`);
       this.options.drifted(employee);
     }
-    if (JSON.stringify(previous) !== JSON.stringify(result)) this.options.scanned(connector);
+    const duplicates = JSON.stringify(target.client.duplicateGroups());
+    const duplicatesChanged = (this.duplicates.get(key) ?? "[]") !== duplicates;
+    this.duplicates.set(key, duplicates);
+    if (JSON.stringify(previous) !== JSON.stringify(result) || duplicatesChanged)
+      this.options.scanned(connector);
     return { requeueAfter: interval };
   }
 

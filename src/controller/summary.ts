@@ -10,6 +10,7 @@ import type {
   GroupRuleStatusT,
 } from "../api/types.ts";
 import { setCondition } from "../api/conditions.ts";
+import { CONNECTOR_FINALIZER } from "../api/schema.ts";
 import type { ScanResult } from "../plan/scan.ts";
 import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { employeeMatches, requirementProblems } from "../policy/match.ts";
@@ -106,6 +107,27 @@ export function groupRuleStatus(
   );
 }
 
+/** States in which an account exists in the target and belongs to the Employee. */
+const OWNED_STATES = new Set(["Active", "Disabled", "Held"]);
+
+/**
+ * The Employees that own an account through a connector, by their status: a Connector is not
+ * removed while there are any. A failed or pending account with a recorded id may exist, so it
+ * counts; a Conflict, Unlinked or Protected account is not the Employee's.
+ */
+export function accountOwners(connector: string, employees: readonly Employee[]): string[] {
+  return employees
+    .filter((e) =>
+      e.status?.accounts?.some(
+        (a) =>
+          a.connector === connector &&
+          (OWNED_STATES.has(a.state) || ((a.state === "Failed" || a.state === "Pending") && !!a.id)),
+      ),
+    )
+    .map((e) => e.metadata.name)
+    .sort();
+}
+
 /**
  * The Connector's status after a reachability check (`checkError` undefined when it passed; a
  * Connector that cannot work as written says ConfigurationError, not Unreachable);
@@ -118,6 +140,8 @@ export function connectorStatus(
   held: { count: number; limit: number },
   scan: ScanResult | undefined,
   now: Date,
+  /** Set while the Connector is being deleted: who still owns accounts through it. */
+  deletion?: { owners: readonly string[] },
 ): ConnectorStatusT {
   const generation = connector.metadata.generation ?? 0;
   const previous = connector.status ?? {};
@@ -172,6 +196,25 @@ export function connectorStatus(
         },
     now,
   );
+  if (deletion) {
+    const { owners } = deletion;
+    const shown =
+      owners.slice(0, 10).join(", ") + (owners.length > 10 ? `, and ${owners.length - 10} more` : "");
+    status.conditions = setCondition(
+      status.conditions,
+      {
+        type: "Deleting",
+        status: "True",
+        reason: "WaitingForAccounts",
+        message:
+          `waiting for ${owners.length} Employees that own accounts through this Connector (${shown}): ` +
+          `delete them or take the access away, and the Connector goes once they are deprovisioned; ` +
+          `to leave their accounts as they are, remove the finalizer ${CONNECTOR_FINALIZER}`,
+        observedGeneration: generation,
+      },
+      now,
+    );
+  }
   const insecure = insecureTransport(connector);
   status.conditions = setCondition(
     status.conditions,
@@ -211,4 +254,43 @@ export function insecureTransport(connector: Connector): string | undefined {
       return "http:// base URL: the bearer token and every change travel in plain text";
   }
   return undefined;
+}
+
+/**
+ * The Connector's `DuplicateGroups` condition: group names the target holds more than once (SCIM
+ * displayName is not unique). Roster adds to one of them and removes from all; someone should merge
+ * them by hand. False once none is seen.
+ */
+export function withDuplicateGroups(
+  status: ConnectorStatusT,
+  duplicates: readonly string[],
+  generation: number,
+  now: Date,
+): ConnectorStatusT {
+  const shown = duplicates.slice(0, 20).map((n) => JSON.stringify(n));
+  const more = duplicates.length > shown.length ? ` and ${duplicates.length - shown.length} more` : "";
+  return {
+    ...status,
+    conditions: setCondition(
+      status.conditions,
+      duplicates.length > 0
+        ? {
+            type: "DuplicateGroups",
+            status: "True",
+            reason: "DuplicateGroupNames",
+            message:
+              `several groups share the name ${shown.join(", ")}${more}: Roster adds people to one ` +
+              `of them (its own, else the one with the smallest id) and removes them from all; merge them by hand`,
+            observedGeneration: generation,
+          }
+        : {
+            type: "DuplicateGroups",
+            status: "False",
+            reason: "UniqueGroupNames",
+            message: "",
+            observedGeneration: generation,
+          },
+      now,
+    ),
+  };
 }

@@ -16,7 +16,7 @@ import { connectorRequestDuration, connectorRequests } from "../observe/metrics.
 import { ConfigurationError } from "./errors.ts";
 import { MAX_WRITE_MS } from "./leader.ts";
 
-const UNMEASURED = new Set(["groupKey", "close"]);
+const UNMEASURED = new Set(["groupKey", "close", "duplicateGroups"]);
 
 /** Counts and times every call a connector makes to its target (roster_connector_requests_total). */
 export function instrument<T extends object>(client: T, connector: string): T {
@@ -117,12 +117,18 @@ export class TargetPool {
     let client: TargetConnector;
     try {
       // A SCIM request that outlives the lease margin could land after another replica took over.
-      // (LDAP keeps its 30 s: ldapts has one timeout for all operations, and a paged read of a large
-      // directory takes longer than the margin; its writes are small.)
       scimClient = scim
-        ? createScimConnector(scim, value, { ...options, timeoutMs: MAX_WRITE_MS })
+        ? createScimConnector(scim, value, {
+            ...options,
+            timeoutMs: MAX_WRITE_MS,
+            name: connector.metadata.name,
+          })
         : undefined;
-      client = ldap ? createLdapConnector(ldap, value, options) : scimClient!;
+      // LDAP reads keep 30 s (a paged read of a large directory takes longer than the lease
+      // margin); its writes are bounded below the margin on their own.
+      client = ldap
+        ? createLdapConnector(ldap, value, { ...options, writeTimeoutMs: MAX_WRITE_MS })
+        : scimClient!;
     } catch (error) {
       // Creating a client sends nothing; should anything it throws quote a secret, it is scrubbed.
       throw scrubberFor([credential.value, value, nonCertificateText(ca?.value)]).error(error);

@@ -5,6 +5,7 @@ import type { Employee } from "../api/types.ts";
 import type { MappedRecord, RowProblem } from "./employee.ts";
 import { employeeName } from "./employee.ts";
 import { fieldPath, type FieldTarget, type Mapping } from "./mapping.ts";
+import { explainsUsername, pickUsername } from "./username.ts";
 
 export type ExistingEmployee = {
   employee: Employee;
@@ -39,6 +40,8 @@ export type ImportPlan = {
   unchanged: number;
   /** Rows not imported on purpose: people Terminated in the export who do not exist yet. */
   skipped: { line: number; employeeId: string; reason: string }[];
+  /** What the user should know but nothing to refuse: a kept username the name no longer gives. */
+  notes: { line: number; employeeId: string; message: string }[];
 };
 
 export type PlanOptions = {
@@ -49,6 +52,11 @@ export type PlanOptions = {
    */
   mode: "merge" | "apply";
   fieldManager?: string;
+  /**
+   * Usernames a generated one must not take besides those of the existing Employees: Employees
+   * outside a --selector, account names in the targets (--check-targets). Lower case.
+   */
+  reservedUsernames?: ReadonlySet<string>;
 };
 
 export class PlanError extends Error {
@@ -57,10 +65,13 @@ export class PlanError extends Error {
 
 const STATUS: FieldTarget = { kind: "spec", field: "employmentStatus" };
 
-/** The fields the import sets: every mapped one, and employmentStatus always. */
+/** The fields the import sets: every mapped one, a generated username, and employmentStatus always. */
 export function managedTargets(mapping: Mapping): FieldTarget[] {
   const targets = mapping.fields.map((m) => m.target);
-  if (!targets.some((t) => t.kind === "spec" && t.field === "employmentStatus")) targets.push(STATUS);
+  const has = (field: string) => targets.some((t) => t.kind === "spec" && t.field === field);
+  // Server-side apply drops what a manager stops sending: a leaver's apply must carry the username.
+  if (mapping.username && !has("username")) targets.push({ kind: "spec", field: "username" });
+  if (!has("employmentStatus")) targets.push(STATUS);
   return targets;
 }
 
@@ -151,12 +162,136 @@ function compare(before: Employee, after: Employee, targets: readonly FieldTarge
   return changes;
 }
 
+/**
+ * What needs the whole export: generated usernames (in line order, each the first free one, an
+ * existing person's kept) and managers given by employee id or email (resolved to usernames from
+ * the export or the existing Employees). Updates the records in place; a manager that cannot be
+ * resolved refuses its row. Returns the notes for kept usernames the name no longer gives.
+ */
+export function resolveRecords(
+  existingList: readonly ExistingEmployee[],
+  records: readonly MappedRecord[],
+  mapping: Mapping,
+  reserved: ReadonlySet<string> = new Set(),
+): ImportPlan["notes"] {
+  const notes: ImportPlan["notes"] = [];
+  const byId = new Map<string, Employee>();
+  const takenUsernames = new Set<string>(reserved);
+  const takenNames = new Set<string>();
+  for (const { employee } of existingList) {
+    if (employee.spec?.employeeId !== undefined) byId.set(String(employee.spec.employeeId), employee);
+    if (employee.spec?.username !== undefined) takenUsernames.add(String(employee.spec.username));
+    takenNames.add(employee.metadata.name);
+  }
+  const ordered = [...records].sort((a, b) => a.line - b.line);
+  // Usernames given in a column (rows that have one) are theirs, wherever in the file they come.
+  for (const r of ordered) if (r.username !== undefined) takenUsernames.add(r.username);
+  const isTaken = (u: string) => takenUsernames.has(u) || takenNames.has(employeeName(u));
+  const seen = new Set<string>();
+  const setUsername = (r: MappedRecord, username: string) => {
+    r.username = username;
+    r.employee!.spec.username = username;
+    r.employee!.metadata.name = employeeName(username);
+  };
+  for (const r of ordered) {
+    const first = r.employeeId !== undefined && !seen.has(r.employeeId);
+    if (r.employeeId !== undefined) seen.add(r.employeeId);
+    if (!r.usernameCandidates || !r.employee || !first) continue;
+    const live = byId.get(r.employeeId!);
+    if (live?.spec.username !== undefined) {
+      // Usernames are immutable: a rehire or a renamed person keeps theirs.
+      const kept = String(live.spec.username);
+      setUsername(r, kept);
+      if (!explainsUsername(r.usernameCandidates, kept))
+        notes.push({
+          line: r.line,
+          employeeId: r.employeeId!,
+          message: `username ${JSON.stringify(kept)} is kept (usernames are immutable); the export's name now gives ${JSON.stringify(r.usernameCandidates[0])}`,
+        });
+      continue;
+    }
+    const picked = mapping.username && pickUsername(mapping.username, r.usernameCandidates, isTaken);
+    if (picked === undefined) {
+      r.problems.push({
+        field: "spec.username",
+        message: `every generated username is taken (${r.usernameCandidates.map((c) => JSON.stringify(c)).join(", ")})`,
+      });
+      delete r.employee;
+      continue;
+    }
+    setUsername(r, picked);
+    takenUsernames.add(picked);
+    takenNames.add(employeeName(picked));
+  }
+
+  // Managers by employee id or email: the export first (it is newer), then the existing Employees.
+  type Ref = { username: string } | { refusedLine: number } | { ambiguous: true };
+  const empty = () => ({ employeeId: new Map<string, Ref>(), email: new Map<string, Ref>() });
+  const fromExport = empty();
+  const fromCluster = empty();
+  const add = (map: Map<string, Ref>, key: string | undefined, ref: Ref) => {
+    if (key === undefined) return;
+    const had = map.get(key);
+    if (had === undefined) map.set(key, ref);
+    // Two people with one email cannot be told apart.
+    else if (!("username" in had && "username" in ref && had.username === ref.username))
+      map.set(key, { ambiguous: true });
+  };
+  const firstRows = new Map<string, MappedRecord>();
+  for (const r of ordered) {
+    if (r.employeeId === undefined || firstRows.has(r.employeeId)) continue;
+    firstRows.set(r.employeeId, r);
+    const ref: Ref = r.employee ? { username: r.employee.spec.username } : { refusedLine: r.line };
+    add(fromExport.employeeId, r.employeeId, ref);
+    add(fromExport.email, r.employee?.spec.email?.toLowerCase(), ref);
+  }
+  for (const { employee } of existingList) {
+    if (employee.spec?.username === undefined) continue;
+    const ref: Ref = { username: String(employee.spec.username) };
+    if (employee.spec.employeeId !== undefined)
+      add(fromCluster.employeeId, String(employee.spec.employeeId), ref);
+    if (employee.spec.email !== undefined)
+      add(fromCluster.email, String(employee.spec.email).toLowerCase(), ref);
+  }
+  // Until nothing changes: a refused manager refuses the people who report to them, in any order.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const r of ordered) {
+      if (!r.managerRef || !r.employee) continue;
+      const { value, by, column } = r.managerRef;
+      const key = by === "email" ? value.toLowerCase() : value;
+      const found = fromExport[by].get(key) ?? fromCluster[by].get(key);
+      if (found && "username" in found) {
+        r.employee.spec.manager = found.username;
+        continue;
+      }
+      const what = `${by} ${JSON.stringify(value)}`;
+      const message = !found
+        ? `manager ${what} is neither in the export nor an existing Employee`
+        : "refusedLine" in found
+          ? `manager ${what} is on line ${found.refusedLine}, which was refused`
+          : `manager ${what} belongs to more than one person`;
+      r.problems.push({ field: "spec.manager", column, message });
+      const email = r.employee.spec.email?.toLowerCase();
+      delete r.employee;
+      if (r.employeeId !== undefined && firstRows.get(r.employeeId) === r) {
+        fromExport.employeeId.set(r.employeeId, { refusedLine: r.line });
+        if (email !== undefined && fromExport.email.has(email))
+          fromExport.email.set(email, { refusedLine: r.line });
+      }
+      changed = true;
+    }
+  }
+  return notes;
+}
+
 export function planImport(
   existingList: readonly ExistingEmployee[],
   records: readonly MappedRecord[],
   mapping: Mapping,
   options: PlanOptions,
 ): ImportPlan {
+  const notes = resolveRecords(existingList, records, mapping, options.reservedUsernames);
   const targets = managedTargets(mapping);
   const byId = new Map<string, ExistingEmployee>();
   const byUsername = new Map<string, ExistingEmployee>();
@@ -181,6 +316,7 @@ export function planImport(
     refused: [],
     unchanged: 0,
     skipped: [],
+    notes,
   };
   const seenIds = new Map<string, number>();
   const seenUsernames = new Map<string, { line: number; employeeId?: string }>();

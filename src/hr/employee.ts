@@ -4,8 +4,16 @@ import { createHash } from "node:crypto";
 import { Ajv, type ErrorObject } from "ajv";
 import { API_VERSION, EMPLOYMENT_STATUSES, EMPLOYMENT_TYPES, EmployeeSpec } from "../api/schema.ts";
 import type { Employee, EmployeeSpecT } from "../api/types.ts";
-import { fieldPath, type FieldTarget, type Mapping, type MappedField } from "./mapping.ts";
+import {
+  fieldPath,
+  reformatDate,
+  type FieldTarget,
+  type ManagerReference,
+  type Mapping,
+  type MappedField,
+} from "./mapping.ts";
 import { cell, type SourceRecord } from "./source.ts";
+import { usernameCandidates } from "./username.ts";
 
 export type RowProblem = {
   /** Employee path (`spec.startDate`), when the problem is with one field. */
@@ -23,6 +31,13 @@ export type MappedRecord = {
   /** The Employee with the mapped fields only; absent when the row is refused. */
   employee?: Employee;
   problems: RowProblem[];
+  /**
+   * Set when the username is generated: the candidates in order. The plan picks the first free
+   * one (or keeps an existing person's username) and sets username and metadata.name.
+   */
+  usernameCandidates?: string[];
+  /** A manager given by employee id or email, resolved to a username by the plan. */
+  managerRef?: { value: string; by: Exclude<ManagerReference, "username">; column: string };
 };
 
 const USERNAME_PATTERN = /^[a-z][a-z0-9._-]{0,63}$/;
@@ -129,11 +144,52 @@ export function mapRecord(record: SourceRecord, mapping: Mapping): MappedRecord 
       problems.push({ field: path, column: m.column, message: (error as Error).message });
       continue;
     }
+    if (m.values) {
+      // A value map is a closed list: an HR value it does not name is refused, not guessed.
+      const mapped = m.values.byKey.get((value ?? "").toLowerCase());
+      if (mapped === undefined && value !== undefined) {
+        problems.push({
+          field: path,
+          column: m.column,
+          message: `${JSON.stringify(value)} is not in the value map (${m.values.keys.map((k) => JSON.stringify(k)).join(", ")})`,
+        });
+        continue;
+      }
+      value = mapped === "" ? undefined : mapped;
+    }
+    if (value !== undefined && m.dateFormat && !isValidDate(value)) {
+      const iso = reformatDate(value, m.dateFormat);
+      if (iso === undefined) {
+        problems.push({
+          field: path,
+          column: m.column,
+          message: `${JSON.stringify(value)} is not a date in the format ${m.dateFormat.source} (or YYYY-MM-DD)`,
+        });
+        continue;
+      }
+      value = iso;
+    }
+    if (value !== undefined && m.reference && m.reference !== "username") {
+      result.managerRef = { value, by: m.reference, column: m.column };
+      continue;
+    }
     if (value !== undefined) setTarget(employee, m.target, value);
   }
   const spec = employee.spec as unknown as Record<string, string | undefined>;
   if (spec.employeeId !== undefined) result.employeeId = spec.employeeId;
   if (spec.username !== undefined) result.username = spec.username;
+  else if (mapping.username) {
+    const { candidates, empty } = usernameCandidates(mapping.username, record.values);
+    if (candidates.length > 0) {
+      result.usernameCandidates = candidates;
+      // Stands in for schema validation; the plan replaces it with the one it picks.
+      spec.username = candidates[0];
+    } else
+      problems.push({
+        field: "spec.username",
+        message: `cannot generate a username: ${empty.map((c) => `column ${JSON.stringify(c)}`).join(", ") || "every template"} ${empty.length === 1 ? "is" : "are"} empty`,
+      });
+  }
   if (record.problem) {
     problems.unshift({ message: record.problem });
     return result;

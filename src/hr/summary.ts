@@ -57,6 +57,10 @@ export function renderPlanText(plan: ImportPlan, source: string, target: ImportO
     lines.push("", `Skipped rows (${plan.skipped.length}):`);
     for (const s of plan.skipped) lines.push(`  ${source}:${s.line}: ${s.employeeId}: ${s.reason}`);
   }
+  if (plan.notes.length > 0) {
+    lines.push("", `Notes (${plan.notes.length}):`);
+    for (const n of plan.notes) lines.push(`  ${source}:${n.line}: ${n.employeeId}: ${n.message}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -112,6 +116,7 @@ export function planJson(plan: ImportPlan, outcome: ImportOutcome): Record<strin
       messages: r.problems.map((p) => formatProblem(outcome.source, r.line, p)),
     })),
     skipped: plan.skipped,
+    notes: plan.notes,
     written: outcome.written,
     failed: outcome.failed,
     ...(outcome.withheld ? { withheld: outcome.withheld } : {}),

@@ -142,6 +142,13 @@ export const managedAccounts = new Gauge({
   registers,
 });
 
+export const adoptionCandidates = new Gauge({
+  name: "roster_adoption_candidates",
+  help: "Accounts made before Roster that match an Employee and wait to be linked (roster.dev/adopt), per connector",
+  labelNames: ["connector"] as const,
+  registers,
+});
+
 export const orphanAccounts = new Gauge({
   name: "roster_orphan_accounts",
   help: "Accounts in a connector's managed scope that no Employee owns",
@@ -168,4 +175,35 @@ export const deprovisionsHeld = new Gauge({
   help: "Deprovisions held back by the mass-change brake, waiting for approval",
   labelNames: ["connector"] as const,
   registers,
+});
+
+// --- roster import (a batch job: pushed to a Pushgateway with --pushgateway, not served) --------
+
+/** Its own registry: the operator's /metrics never shows these, only the import's push does. */
+export const importRegistry = new Registry();
+
+export const importLastRun = new Gauge({
+  name: "roster_import_last_run_timestamp_seconds",
+  help: "When roster import last ran (Unix time)",
+  registers: [importRegistry],
+});
+
+export const importLastSuccess = new Gauge({
+  name: "roster_import_last_success_timestamp_seconds",
+  help: "When roster import last read the whole export and wrote its changes (Unix time)",
+  registers: [importRegistry],
+});
+
+export const importSucceeded = new Gauge({
+  name: "roster_import_last_run_success",
+  help: "1 when the last roster import succeeded (refused rows included), 0 when it failed and wrote nothing",
+  registers: [importRegistry],
+});
+
+/** outcome: hire | mover | leaver | refused | unchanged | skipped */
+export const importRows = new Gauge({
+  name: "roster_import_rows",
+  help: "Rows of the last successful roster import, by outcome",
+  labelNames: ["outcome"] as const,
+  registers: [importRegistry],
 });

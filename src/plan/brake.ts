@@ -61,7 +61,49 @@ export type BrakeState = {
   held: { account: string; at: string }[];
   /** Accounts an approval released; they stay released until they need no deprovisioning. */
   released: string[];
+  /**
+   * Deletions handed over by Employees that were deleted before their account's `deleteAfter`
+   * passed: the Connector deletes the account when it is due (through this brake).
+   */
+  scheduled?: ScheduledDeletion[];
 };
+
+export type ScheduledDeletion = {
+  /** The brake's key for the person ("<namespace>/<employeeId>"). */
+  account: string;
+  employeeId: string;
+  username: string;
+  /** The account's id in the target, as the Employee recorded it. */
+  id: string;
+  deleteAt: string;
+};
+
+/** Adds (or replaces) the scheduled deletion of one person's account. */
+export function scheduleDeletion(state: BrakeState, entry: ScheduledDeletion): BrakeState {
+  const others = (state.scheduled ?? []).filter((s) => s.account !== entry.account);
+  return { ...state, scheduled: [...others, entry] };
+}
+
+/** Drops a scheduled deletion (done, or no longer to be done). */
+export function unscheduleDeletion(state: BrakeState, account: string): BrakeState {
+  if (!state.scheduled?.some((s) => s.account === account)) return state;
+  return { ...state, scheduled: state.scheduled.filter((s) => s.account !== account) };
+}
+
+/** The scheduled deletions due at `now`, and how long until the next one that is not. */
+export function dueDeletions(
+  state: BrakeState,
+  now: number,
+): { due: ScheduledDeletion[]; nextInMs: number | undefined } {
+  const due: ScheduledDeletion[] = [];
+  let next: number | undefined;
+  for (const s of state.scheduled ?? []) {
+    const at = Date.parse(s.deleteAt);
+    if (at <= now) due.push(s);
+    else next = Math.min(next ?? Infinity, at - now);
+  }
+  return { due, nextInMs: next };
+}
 
 export type BrakeDecision = { allowed: true } | { allowed: false; held: number; limit: number };
 

@@ -14,10 +14,12 @@ import type {
 } from "../api/types.ts";
 import { rfc3339Seconds, sameStatus, setCondition, type ConditionInput } from "../api/conditions.ts";
 import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
-import { desiredAttributes, managedAttributes } from "../connectors/mapping.ts";
+import { desiredAttributes, managedAttributes, refersToManager } from "../connectors/mapping.ts";
+import { managerReference } from "./references.ts";
 import { caseIgnoreKey } from "../connectors/ldap/escape.ts";
 import { evaluateAccess, isPaused, lifecycleOf, managedGroups, type Access } from "../policy/evaluate.ts";
 import { parseDuration } from "../api/durations.ts";
+import { DEPROVISION_FINALIZER } from "../api/schema.ts";
 import { isDeprovision, planAccount, type Operation } from "./plan.ts";
 
 export type NamespaceObjects = {
@@ -35,13 +37,29 @@ export type AccountMapping = {
   managedAttributes: readonly string[];
   /** How the target compares group names (LDAP ignores case). */
   groupKey(name: string): string;
+  /** Why a reference the mapping uses (the manager's account) is left unset, if one is. */
+  referenceProblem(spec: EmployeeSpecT): string | undefined;
 };
 
-export function accountMapping(connector: Connector): AccountMapping {
+/**
+ * How Employees map onto accounts of a connector; `objects.employees` resolve references (the
+ * manager's account id in this connector, RFC 7643 §4.3) where the mapping uses them.
+ */
+export function accountMapping(
+  connector: Connector,
+  objects: Pick<NamespaceObjects, "employees">,
+): AccountMapping {
+  const usesManager = refersToManager(connector);
+  const reference = (spec: EmployeeSpecT) =>
+    usesManager ? managerReference(spec, connector.metadata.name, objects.employees) : {};
   return {
-    desiredAttributes: (spec) => desiredAttributes(connector, spec),
+    desiredAttributes: (spec) => {
+      const managerId = reference(spec).id;
+      return desiredAttributes(connector, spec, managerId ? { managerId } : {});
+    },
     managedAttributes: managedAttributes(connector),
     groupKey: connector.spec.ldap ? caseIgnoreKey : (name) => name,
+    referenceProblem: (spec) => reference(spec).problem,
   };
 }
 
@@ -59,7 +77,13 @@ export type Failure = {
 
 /** What one target holds for the person, as the reconciler found it. */
 export type TargetRead =
-  { status: "read"; actual: ActualAccount | undefined } | { status: "failed"; failure: Failure };
+  | {
+      status: "read";
+      actual: ActualAccount | undefined;
+      /** With adoption on and no owned account: the unowned accounts that match (findUnowned). */
+      candidates?: ActualAccount[];
+    }
+  | { status: "failed"; failure: Failure };
 
 /** What running an account's operations did. */
 export type AccountResult = {
@@ -83,6 +107,8 @@ export type EmployeePlanInput = {
   held?: ReadonlyMap<string, BrakeHold>;
   /** After the operations ran: what they did, per connector. */
   results?: ReadonlyMap<string, AccountResult>;
+  /** Connectors where the generated password was never set on the existing account. */
+  passwordPending?: ReadonlySet<string>;
   now: Date;
 };
 
@@ -119,6 +145,11 @@ export type EmployeePlan = {
   clearDrift: string[];
   /** The key the brake counts this person by (stable across reconciles). */
   brakeKey: string;
+  /**
+   * The Employee is going away while deletions are due later (deprovisioning.deleteAfter): each is
+   * handed to its Connector before the finalizer goes, so it happens without the Employee.
+   */
+  handOver: { connector: string; id: string; deleteAt: Date }[];
   next: {
     /** backoff: a transient failure; after: run again in `afterMs`; none: wait for a change. */
     retry: "backoff" | "after" | "none";
@@ -136,6 +167,8 @@ export const EVENT_REASONS: Record<Operation["op"], string> = {
   update: "AccountUpdated",
   enable: "AccountEnabled",
   disable: "AccountDisabled",
+  set_password: "PasswordSet",
+  link: "AccountLinked",
   delete: "AccountDeleted",
   group_add: "GroupAdded",
   group_remove: "GroupRemoved",
@@ -151,6 +184,10 @@ export function describeOperation(op: Operation, connector: string, id: string):
       return `enabled ${id} in ${connector}`;
     case "disable":
       return `disabled ${id} in ${connector}`;
+    case "set_password":
+      return `set the generated password of ${id} in ${connector}`;
+    case "link":
+      return `linked the existing account ${op.id} in ${connector}`;
     case "delete":
       return `deleted ${id} in ${connector}`;
     case "group_add":
@@ -214,6 +251,7 @@ export type AccountOperationsInput = {
   actual: ActualAccount | undefined;
   objects: NamespaceObjects;
   now: Date;
+  passwordPending?: boolean;
 };
 
 export type AccountOperations = {
@@ -250,6 +288,7 @@ export function accountOperations(input: AccountOperationsInput): AccountOperati
     managedGroups: groups,
     deleteNow: !!deleteAt && deleteAt.getTime() <= now.getTime(),
     groupKey: mapping.groupKey,
+    passwordPending: !!input.passwordPending,
   });
   return { desired, ops, managedGroups: groups, ...(deleteAt ? { deleteAt } : {}) };
 }
@@ -309,6 +348,124 @@ type AccountContext = {
   clearDrift: string[];
 };
 
+/** Why an account is one Roster never touches (Connector spec.protected), or undefined. */
+export function protectedBy(
+  connector: Connector,
+  account: Pick<ActualAccount, "username" | "groups">,
+  groupKey: (name: string) => string,
+): string | undefined {
+  const guarded = connector.spec.protected;
+  if (!guarded) return undefined;
+  // Usernames as the targets compare them: without regard to case.
+  const username = account.username.toLowerCase();
+  if (guarded.usernames?.some((u) => u.toLowerCase() === username))
+    return `username ${account.username} is protected`;
+  const protectedGroups = new Set((guarded.groups ?? []).map(groupKey));
+  const group = account.groups.find((g) => protectedGroups.has(groupKey(g)));
+  return group === undefined ? undefined : `it is a member of the protected group ${group}`;
+}
+
+function protectedStatus(
+  connector: Connector,
+  account: ActualAccount,
+  before: AccountStatusT | undefined,
+): AccountStatusT {
+  const why = protectedBy(connector, account, accountMapping(connector, { employees: [] }).groupKey);
+  return {
+    connector: connector.metadata.name,
+    id: account.id,
+    state: "Protected",
+    groups: [],
+    ...(before?.lastSyncTime ? { lastSyncTime: before.lastSyncTime } : {}),
+    message: `${why}: Roster does not adopt, change, disable or delete it (Connector spec.protected)`,
+  };
+}
+
+export const ADOPT_ANNOTATION = "roster.dev/adopt";
+
+type Adoption =
+  | { kind: "link"; account: ActualAccount }
+  | { kind: "proposed"; account: ActualAccount; message: string }
+  | { kind: "protected"; account: ActualAccount }
+  | { kind: "conflict"; id?: string; message: string };
+
+/** Whether the Employee's roster.dev/adopt annotation names this connector. */
+export function adoptionApproved(employee: Employee, connector: string): boolean {
+  const names = employee.metadata.annotations?.[ADOPT_ANNOTATION] ?? "";
+  return names.split(",").some((n) => n.trim() === connector);
+}
+
+/** The value an Employee is matched on, as the targets compare it (without regard to case). */
+function matchValue(employee: Employee, match: "Username" | "Email"): string | undefined {
+  const value = match === "Username" ? employee.spec.username : employee.spec.email;
+  return value?.toLowerCase();
+}
+
+/**
+ * What adoption makes of the unowned accounts that match an Employee without an account here
+ * (api.md "Adopting accounts"): undefined when adoption is off or nothing matches. A candidate
+ * is linked only when the match is unique both ways; a protected one never.
+ */
+function adoptionOf(
+  input: EmployeePlanInput,
+  connector: Connector,
+  candidates: readonly ActualAccount[],
+): Adoption | undefined {
+  const match = connector.spec.adoption?.match;
+  if (!match || match === "None" || candidates.length === 0) return undefined;
+  const name = connector.metadata.name;
+  const how = match === "Username" ? "username" : "email";
+  if (candidates.length > 1)
+    return {
+      kind: "conflict",
+      message: `${candidates.length} existing accounts match by ${how} (${candidates.map((c) => c.id).join(", ")}); none is linked`,
+    };
+  const account = candidates[0]!;
+  const value = matchValue(input.employee, match);
+  const others = input.objects.employees.filter(
+    (e) =>
+      e.metadata.name !== input.employee.metadata.name &&
+      e.spec.employeeId !== input.employee.spec.employeeId &&
+      matchValue(e, match) === value,
+  );
+  if (others.length > 0)
+    return {
+      kind: "conflict",
+      id: account.id,
+      message: `existing account ${account.id} matches by ${how} this Employee and ${others.map((e) => e.metadata.name).join(", ")}; none is linked`,
+    };
+  if (protectedBy(connector, account, accountMapping(connector, input.objects).groupKey))
+    return { kind: "protected", account };
+  if (connector.spec.adoption?.mode === "Automatic" || adoptionApproved(input.employee, name))
+    return { kind: "link", account: { ...account, employeeId: input.employee.spec.employeeId } };
+  return {
+    kind: "proposed",
+    account,
+    message:
+      `existing account ${account.id} matches by ${how} and is not linked; review it, then link it with ` +
+      `kubectl annotate employee ${input.employee.metadata.name} ${ADOPT_ANNOTATION}=${name}`,
+  };
+}
+
+/** Attributes a person signs in or resets a password with: never rewritten when an account is linked. */
+const LOGIN_ATTRIBUTE = /^(mail|uid|userprincipalname|samaccountname|username|emails)([[.].*)?$/i;
+
+/** Linking first; what linking brings along leaves the login attributes as they are. */
+function linkingOperations(planned: AccountOperations, account: ActualAccount): AccountOperations {
+  const ops: Operation[] = [{ op: "link", id: account.id }];
+  for (const op of planned.ops) {
+    if (op.op !== "update") {
+      ops.push(op);
+      continue;
+    }
+    const changes = Object.fromEntries(
+      Object.entries(op.changes).filter(([key]) => !LOGIN_ATTRIBUTE.test(key)),
+    );
+    if (Object.keys(changes).length > 0) ops.push({ op: "update", changes });
+  }
+  return { ...planned, ops };
+}
+
 function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
   const { input, access, events } = ctx;
   const { employee, now } = input;
@@ -329,7 +486,11 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
   if (!connector) {
     // A leaver's sweep visits every connector; only a wanted or remembered one must exist.
     if (!wanted && !before) return none;
-    return failed({ kind: "terminal", reason: "ConnectorNotFound", message: `Connector ${name} not found` });
+    return failed({
+      kind: "terminal",
+      reason: "ConnectorNotFound",
+      message: `Connector ${name} not found: its account is left as it is until the Connector is back (to leave it for good, remove the finalizer ${DEPROVISION_FINALIZER} from this Employee)`,
+    });
   }
   if (connectorPaused(connector)) {
     // Nothing is read or written; a joiner's account and a leaver's deprovisioning wait for it.
@@ -351,11 +512,43 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
   // Not read (yet): nothing is known, so nothing is decided, and a deletion does not go ahead.
   if (!read) return { ...none, status: before, waiting: "NotRead" };
   if (read.status === "failed") return failed(read.failure);
-  const actual = read.actual;
+  const mapping = accountMapping(connector, input.objects);
+  if (read.actual && protectedBy(connector, read.actual, mapping.groupKey))
+    return { ...none, status: protectedStatus(connector, read.actual, before) };
+  const adoption = !read.actual && wanted ? adoptionOf(input, connector, read.candidates ?? []) : undefined;
+  if (adoption?.kind === "conflict")
+    return failed({ kind: "terminal", reason: "NotOwned", message: adoption.message }, adoption.id);
+  if (adoption?.kind === "protected")
+    return { ...none, status: protectedStatus(connector, adoption.account, before) };
+  if (adoption?.kind === "proposed")
+    return {
+      ...none,
+      status: {
+        connector: name,
+        id: adoption.account.id,
+        state: "Unlinked",
+        groups: [],
+        message: adoption.message,
+      },
+      waiting: "Unlinked",
+    };
+  const linking = adoption?.kind === "link" ? adoption.account : undefined;
+  const actual = read.actual ?? linking;
   if (!wanted && !actual && !before) return none;
+  if (connector.metadata.deletionTimestamp && wanted && !actual)
+    // A Connector on its way out serves the accounts it has and makes no new ones.
+    return {
+      ...none,
+      status: {
+        connector: name,
+        state: "Pending",
+        groups: [],
+        message: `Connector ${name} is being deleted: no account is created`,
+      },
+      waiting: "ConnectorDeleting",
+    };
 
-  const mapping = accountMapping(connector);
-  const planned = accountOperations({
+  const operations = accountOperations({
     employee,
     access,
     connector,
@@ -363,7 +556,9 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
     actual,
     objects: input.objects,
     now,
+    passwordPending: input.passwordPending?.has(name) ?? false,
   });
+  const planned = linking ? linkingOperations(operations, linking) : operations;
   const deleteNow = !!planned.deleteAt && planned.deleteAt.getTime() <= now.getTime();
   // Drift the scan found: under policy Report it stays as found until the Employee itself changes.
   const drift = input.drift?.get(name);
@@ -379,11 +574,14 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
     };
   if (drift !== undefined) ctx.clearDrift.push(name);
 
-  const deprovisions = planned.ops.some(isDeprovision);
+  // What linking an existing account changes on it counts like a deprovision, and a held
+  // adoption waits whole: the account is not linked until the brake lets its corrections through.
+  const takesAccess = (op: Operation) => isDeprovision(op) || (!!linking && op.op === "update");
+  const deprovisions = planned.ops.some(takesAccess);
   const hold = deprovisions ? input.held?.get(name) : undefined;
-  const ops = hold ? planned.ops.filter((op) => !isDeprovision(op)) : planned.ops;
+  const ops = hold ? (linking ? [] : planned.ops.filter((op) => !takesAccess(op))) : planned.ops;
   const heldMessage = hold
-    ? `deprovisioning held by the mass-change brake (${hold.held} held, limit ${hold.limit} per hour); ` +
+    ? `${linking ? "linking this account" : "deprovisioning"} held by the mass-change brake (${hold.held} held, limit ${hold.limit} per hour); ` +
       `approve with the annotation roster.dev/approve-deprovisioning on Connector ${name}`
     : undefined;
 
@@ -442,6 +640,7 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
           ? "Active"
           : "Disabled";
   const id = current?.id ?? before?.id;
+  const referenceProblem = planned.desired ? mapping.referenceProblem(employee.spec) : undefined;
   if (planned.deleteAt && !deleteNow && exists) plan.deleteAt = planned.deleteAt;
   plan.status = {
     connector: name,
@@ -449,7 +648,11 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
     state,
     groups,
     lastSyncTime: done.length > 0 || !before?.lastSyncTime ? rfc3339Seconds(now) : before.lastSyncTime,
-    ...(heldMessage ? { message: heldMessage } : {}),
+    ...(heldMessage
+      ? { message: heldMessage }
+      : referenceProblem && !deleted && exists
+        ? { message: referenceProblem }
+        : {}),
   };
   return plan;
 }
@@ -615,6 +818,7 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
       events: [],
       clearDrift: [],
       brakeKey,
+      handOver: [],
       status: {
         ...previous,
         observedGeneration: generation,
@@ -646,6 +850,7 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
       events: [],
       clearDrift: [],
       brakeKey,
+      handOver: [],
       status: {
         ...Object.fromEntries(Object.entries(previous).filter(([k]) => k !== "accounts")),
         observedGeneration: generation,
@@ -684,7 +889,11 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
   const status: EmployeeStatusT = {
     ...previous,
     observedGeneration: generation,
-    phase: phaseOf(access, failures.length > 0, listed.filter((a) => a.state !== "Pending").length),
+    phase: phaseOf(
+      access,
+      failures.length > 0,
+      listed.filter((a) => a.state !== "Pending" && a.state !== "Unlinked").length,
+    ),
     accounts: listed,
     entitlements: access.entitlements,
     conditions: setCondition(
@@ -710,6 +919,12 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
   if (terminated) status.deprovisionedAt = previous.deprovisionedAt ?? rfc3339Seconds(now);
   else delete status.deprovisionedAt;
 
+  const next = nextStep(access, accounts, !!employee.metadata.deletionTimestamp, now);
+  const handOver = next.removeFinalizer
+    ? accounts.flatMap((a) =>
+        a.deleteAt && a.status?.id ? [{ connector: a.connector, id: a.status.id, deleteAt: a.deleteAt }] : [],
+      )
+    : [];
   return {
     access,
     paused: false,
@@ -718,7 +933,8 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
     events,
     clearDrift: ctx.clearDrift,
     brakeKey,
-    next: nextStep(access, accounts, !!employee.metadata.deletionTimestamp, now),
+    handOver,
+    next,
   };
 }
 

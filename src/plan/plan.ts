@@ -4,6 +4,9 @@ import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
 export type Operation =
   | { op: "create"; account: DesiredAccount }
   | { op: "update"; changes: Record<string, string[] | null> }
+  | { op: "set_password" }
+  /** Write the ownership key on an account made before Roster (adoption). */
+  | { op: "link"; id: string }
   | { op: "enable" }
   | { op: "disable" }
   | { op: "group_add"; group: string }
@@ -27,6 +30,8 @@ export type AccountPlanInput = {
   deleteNow: boolean;
   /** How the target compares group names (LDAP ignores case); exact by default. */
   groupKey?: (name: string) => string;
+  /** The generated password was never set on the existing account (its setting failed after the create). */
+  passwordPending?: boolean;
 };
 
 function sameValues(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
@@ -58,6 +63,8 @@ export function planAccount(input: AccountPlanInput): Operation[] {
   const ops: Operation[] = [];
   if (desired) {
     if (!actual) return [{ op: "create", account: desired }];
+    // The password first: an account is never enabled or put into groups before it has one.
+    if (input.passwordPending) ops.push({ op: "set_password" });
     const changes = attributeChanges(desired.attributes, actual.attributes, input.managedAttributes);
     if (Object.keys(changes).length > 0) ops.push({ op: "update", changes });
     // Enable before adding groups, disable after removing them: access never widens early.

@@ -42,7 +42,11 @@ export type Preview = { changes: PlannedChange[]; brake: BrakeCheck[]; tripsBrak
  * What the targets hold, as far as the cluster knows: status as last synced by the operator, with
  * the attributes the operator wrote from the Employee as it was. `roster plan` reads no target.
  */
-function recordedAccount(employee: Employee | undefined, connector: Connector): ActualAccount | undefined {
+function recordedAccount(
+  employee: Employee | undefined,
+  connector: Connector,
+  current: Pick<NamespaceObjects, "employees">,
+): ActualAccount | undefined {
   const account = employee?.status?.accounts?.find((a) => a.connector === connector.metadata.name);
   // A held account is as it was before its deprovisioning was held.
   if (!employee || !account || !["Active", "Disabled", "Held"].includes(account.state)) return undefined;
@@ -50,7 +54,7 @@ function recordedAccount(employee: Employee | undefined, connector: Connector): 
     id: account.id ?? "",
     employeeId: employee.spec.employeeId,
     username: employee.spec.username,
-    attributes: accountMapping(connector).desiredAttributes(employee.spec),
+    attributes: accountMapping(connector, current).desiredAttributes(employee.spec),
     enabled: account.state !== "Disabled",
     groups: account.groups ?? [],
   };
@@ -89,6 +93,13 @@ export function previewPlan(current: RosterState, proposed: RosterState, now: Da
   for (const c of current.connectors)
     if (!connectors.has(c.metadata.name)) connectors.set(c.metadata.name, c);
   const objects: NamespaceObjects = { ...proposed, connectors: [...connectors.values()] };
+  // Files carry no status: references (a manager's account id) resolve from the cluster's.
+  const resolving = {
+    employees: proposed.employees.map((e) => ({
+      ...e,
+      status: e.status ?? currentByName.get(e.metadata.name)?.status,
+    })),
+  };
 
   for (const name of names) {
     const before = currentByName.get(name);
@@ -102,14 +113,14 @@ export function previewPlan(current: RosterState, proposed: RosterState, now: Da
     for (const connectorName of connectorsToVisit(employee, objects, now)) {
       const connector = connectors.get(connectorName);
       if (!connector) continue;
-      const actual = recordedAccount(before, connector);
+      const actual = recordedAccount(before, connector, current);
       // Only what status records is known: a leaver without a recorded account changes nothing.
       if (!actual && !access.accounts.has(connectorName)) continue;
       const { ops } = accountOperations({
         employee,
         access,
         connector,
-        mapping: accountMapping(connector),
+        mapping: accountMapping(connector, resolving),
         actual,
         objects,
         now,

@@ -67,7 +67,7 @@ function describeDrift(ops: readonly Operation[]): { kinds: DriftKind[]; detail:
 
 export function compareScan(input: ScanInput): ScanResult {
   const name = input.connector.metadata.name;
-  const mapping = accountMapping(input.connector);
+  const mapping = accountMapping(input.connector, input.objects);
   const byEmployeeId = new Map<string, ActualAccount>();
   for (const account of input.accounts) if (account.employeeId) byEmployeeId.set(account.employeeId, account);
   const known = new Set(input.objects.employees.map((e) => e.spec.employeeId));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and etcd from the pinned upstream Go modules into the user's cache
-# directory, keyed by version. Prints the directory holding both binaries. Rebuilds only when missing.
+# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from the pinned upstream Go
+# modules into the user's cache directory, keyed by version. Prints the directory holding the
+# binaries. Rebuilds only when missing.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 kube_version="$(awk '/^require k8s.io\/kubernetes /{print $3}' "$here/kube-apiserver/go.mod")"
@@ -31,5 +32,7 @@ kv="k8s.io/component-base/version"
 build kube-apiserver "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver \
   "-s -w -X $kv.gitVersion=$kube_version -X $kv.gitMajor=$(echo "${kube_version#v}" | cut -d. -f1) -X $kv.gitMinor=$(echo "$kube_version" | cut -d. -f2) -X $kv.gitTreeState=clean -X $kv.buildDate=1970-01-01T00:00:00Z"
 build kubectl "$here/kube-apiserver" k8s.io/kubernetes/cmd/kubectl "-s -w -X $kv.gitVersion=$kube_version"
+build kube-controller-manager "$here/kube-apiserver" k8s.io/kubernetes/cmd/kube-controller-manager \
+  "-s -w -X $kv.gitVersion=$kube_version"
 build etcd "$here/etcd" go.etcd.io/etcd/server/v3 "-s -w"
 echo "$out"

@@ -377,3 +377,82 @@ describe("the mass-change brake across restarts, failovers and approvals", () =>
     expect((await connector()).status?.heldDeprovisions).toBe(1);
   });
 });
+
+describe("the brake when the whole namespace is deleted", () => {
+  const namespaceGone = async () => {
+    try {
+      await s.kube.core.readNamespace({ name: s.namespace });
+      return false;
+    } catch (error) {
+      if ((error as { code?: number }).code === 404) return true;
+      throw error;
+    }
+  };
+
+  it(
+    "a namespace deletion is braked too, across a SIGKILL of both replicas, until the exact approval",
+    { timeout: 200_000 },
+    async () => {
+      // Left by the tests above: b00..b09 disabled and approved, b10 held, b11 active.
+      const remaining = [lateLeaver, names[LEAVERS + 1]!];
+      await s.kube.core.deleteNamespace({ name: s.namespace });
+
+      // Deleting everyone at once is one more mass deprovisioning: the brake is latched, so the
+      // one person still active waits with the one already held, and nobody else loses access.
+      const heldAfterDeletion = async () => {
+        let seen = "";
+        await waitFor(
+          async () => {
+            const c = await connector();
+            const held = (await employees())
+              .filter(isHeld)
+              .map((e) => e.metadata.name)
+              .sort();
+            const deleting = c.status?.conditions?.find((x) => x.type === "Deleting");
+            seen = `held ${JSON.stringify(held)}, heldDeprovisions ${c.status?.heldDeprovisions}, Deleting ${JSON.stringify(deleting)}`;
+            return (
+              JSON.stringify(held) === JSON.stringify(remaining) &&
+              c.status?.heldDeprovisions === 2 &&
+              deleting?.status === "True"
+            );
+          },
+          60_000,
+          () => `the namespace deletion was not held: ${seen}`,
+          250,
+        );
+        await leaderIdle();
+        expect(await disabledIds()).toEqual(firstLeavers.map(idOf).sort());
+        // The Employees already deprovisioned are gone; the Connector and its Secret wait.
+        expect((await employees()).map((e) => e.metadata.name).sort()).toEqual(remaining);
+        const secret = await s.kube.core.readNamespacedSecret({ name: "ldap-bind", namespace: s.namespace });
+        expect(secret.metadata?.deletionTimestamp).toBeDefined();
+        expect(await namespaceGone()).toBe(false);
+      };
+      await heldAfterDeletion();
+
+      const holder = await leaseHolder();
+      await Promise.all(replicas.map((o) => o.kill()));
+      await startPair(holder);
+      await leaderIdle(remaining.length);
+      await heldAfterDeletion();
+
+      // A wrong approval releases nothing (in a terminating namespace even its Event may be refused).
+      await annotateApproval("1");
+      await waitFor(
+        async () => (await approvalAnnotation()) === undefined,
+        30_000,
+        () => "the wrong approval was not acted on",
+      );
+      await heldAfterDeletion();
+
+      await annotateApproval("2");
+      await waitFor(
+        namespaceGone,
+        90_000,
+        () => `the namespace did not go after the approval:\n${leader.tail(20)}`,
+        500,
+      );
+      expect(await disabledIds()).toEqual(names.map(idOf).sort());
+    },
+  );
+});

@@ -334,6 +334,22 @@ export async function startControlPlane(
   kubeconfig.loadFromFile(kubeconfigPath);
   log("installing CRDs");
   await installCrds(kubeconfig);
+  // The namespace and garbage-collector controllers, as in a real cluster: a deleted namespace is
+  // emptied (and its objects' finalizers waited for), and owned objects follow their owners.
+  log("starting kube-controller-manager (namespace, garbagecollector)");
+  const controllerManager = startProcess(
+    join(binDir, "kube-controller-manager"),
+    [
+      `--kubeconfig=${kubeconfigPath}`,
+      "--controllers=namespace,garbagecollector",
+      "--leader-elect=false",
+      "--secure-port=0",
+      "--use-service-account-credentials=false",
+      "--concurrent-namespace-syncs=5",
+      "--v=1",
+    ],
+    join(dir, "kube-controller-manager.log"),
+  );
 
   let stopped = false;
   return {
@@ -374,6 +390,7 @@ export async function startControlPlane(
     async stop() {
       if (stopped) return;
       stopped = true;
+      await controllerManager.stop();
       await apiserver.stop();
       await etcd.stop();
       if (!options.dir) removeDirectory(dir);

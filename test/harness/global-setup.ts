@@ -1,7 +1,9 @@
-// Vitest global setup for integration and e2e tests: one control plane and one slapd per run.
+// Vitest global setup for integration and e2e tests: one control plane, one slapd and one Samba AD
+// DC per run.
 import type { TestProject } from "vitest/node";
 import { startControlPlane } from "./controlplane.ts";
 import { startSlapd } from "./slapd.ts";
+import { adInfo, startSamba } from "./samba.ts";
 import type { HarnessInfo } from "./info.ts";
 import { join } from "node:path";
 
@@ -15,9 +17,9 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
-  const [controlPlane, slapd] = await Promise.all([startControlPlane(), startSlapd()]);
+  const [controlPlane, slapd, ad] = await Promise.all([startControlPlane(), startSlapd(), startSamba()]);
   console.log(
-    `harness: control plane ${controlPlane.server} and slapd ${slapd.url} up in ${Date.now() - started} ms`,
+    `harness: control plane ${controlPlane.server}, slapd ${slapd.url} and Samba AD ${ad.url} up in ${Date.now() - started} ms`,
   );
   // The operator in e2e tests authenticates as the chart's ServiceAccount under deploy/base's RBAC
   // (the chart renders the same rules; test/packaging checks they agree), which shows it is enough.
@@ -43,9 +45,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       usersDN: slapd.usersDN,
       groupsDN: slapd.groupsDN,
     },
+    ad: adInfo(ad),
   };
   project.provide("harness", info);
   return async () => {
-    await Promise.all([controlPlane.stop(), slapd.stop()]);
+    await Promise.all([controlPlane.stop(), slapd.stop(), ad.stop()]);
   };
 }

@@ -1,4 +1,6 @@
 // What the global setup hands to each test file (plain data: it crosses process boundaries).
+import type { AdInfo } from "./samba.ts";
+
 export type HarnessInfo = {
   dir: string;
   server: string;
@@ -14,4 +16,6 @@ export type HarnessInfo = {
     usersDN: string;
     groupsDN: string;
   };
+  /** The Samba AD DC (ldaps, its CA, Administrator and the delegated service account). */
+  ad: AdInfo;
 };

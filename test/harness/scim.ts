@@ -4,7 +4,8 @@
 // The protocol (filters, PATCH operations, schema validation, ListResponse, startIndex/count
 // pagination, /Schemas, /ResourceTypes, /ServiceProviderConfig, bearer authentication) is scimmy's;
 // this file only stores resources (ingress/egress/degress handlers), enforces uniqueness (409
-// uniqueness for userName, externalId and group displayName), injects faults and logs requests.
+// uniqueness for userName, externalId and, unless uniqueGroupNames is false, group displayName),
+// injects faults and logs requests.
 //
 // scimmy keeps its declarations and configuration in module-level singletons, so the resources and
 // the router are set up once per process and every server passes its own storage as the handler
@@ -76,6 +77,11 @@ export type ScimServerOptions = {
   token?: string;
   /** Silently caps `count` of list requests, as many services do (default 200 = filter.maxResults). */
   maxPageSize?: number;
+  /**
+   * Refuse a second group with the same displayName (409 uniqueness; default true). RFC 7643 gives
+   * Group displayName no uniqueness, and strict services accept duplicates: false does too.
+   */
+  uniqueGroupNames?: boolean;
 };
 
 const MOUNT = "/scim/v2";
@@ -92,6 +98,7 @@ type Instance = {
   token: string;
   storage: ScimStorage;
   maxPageSize: number;
+  uniqueGroupNames: boolean;
   origin: string;
 };
 
@@ -213,7 +220,7 @@ function setUp(): Handler {
       delete data.id;
       const previous = resource.id !== undefined ? groups.get(resource.id) : undefined;
       if (resource.id !== undefined && !previous) throw notFound(resource.id);
-      for (const [otherId, other] of groups) {
+      for (const [otherId, other] of ctx.uniqueGroupNames ? groups : []) {
         if (otherId !== resource.id && other.displayName === data.displayName) {
           throw scimError(409, "uniqueness", `group ${String(data.displayName)} already exists`);
         }
@@ -271,6 +278,7 @@ export async function startScimServer(opts: ScimServerOptions = {}): Promise<Sci
     token,
     storage,
     maxPageSize: opts.maxPageSize ?? MAX_RESULTS,
+    uniqueGroupNames: opts.uniqueGroupNames ?? true,
     origin: "",
   };
   const requests: ScimRequestLog[] = [];

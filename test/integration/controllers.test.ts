@@ -90,6 +90,18 @@ function subscribe<T>(informer: Informer<T & object>, handler: ChangeHandler<T &
   cleanups.push(informer.onChange(handler) as () => void);
 }
 
+/** What a ConnectorController needs of the caches, Secrets and Events beyond its own options. */
+function connectorExtras() {
+  return {
+    employees: (namespace: string) => employees.list(namespace),
+    connectors: (namespace: string) => connectors.list(namespace),
+    employeesWith: (namespace: string, employeeId: string) =>
+      employees.list(namespace).filter((e) => e.spec.employeeId === employeeId),
+    secrets: new SecretReader(kube.core),
+    events: new EventRecorder(kube.kc, { logger }),
+  };
+}
+
 function newPool(ttlMs = 30_000): TargetPool {
   const secrets = new SecretReader(kube.core, ttlMs);
   const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger);
@@ -243,6 +255,7 @@ describe("ConnectorController", () => {
       scan: () => undefined,
       recovered: (c) => recovered.push(c.metadata.name),
       checkIntervalMs: 300,
+      ...connectorExtras(),
     });
     start(controller);
     controller.enqueue(getConnector(ns, "good")!);
@@ -329,6 +342,7 @@ describe("BrakeGate with the ConnectorController", () => {
       recovered: () => {},
       // Only the writes this test asks for.
       checkIntervalMs: 600_000,
+      ...connectorExtras(),
     });
     start(controller);
     controller.enqueue(connector);
@@ -661,6 +675,7 @@ describe("ScanController", () => {
       scan: (c) => scan.result(c),
       recovered: () => {},
       checkIntervalMs: 600_000,
+      ...connectorExtras(),
     });
     wired.connector = connectorController;
     start(connectorController);

@@ -11,6 +11,7 @@ import {
 } from "../../src/connectors/ldap/connector.ts";
 import { AccountNotFoundError, NotOwnedError, type DesiredAccount } from "../../src/connectors/types.ts";
 import { startSlapd, type Slapd } from "../harness/slapd.ts";
+import { startLdapProxy } from "../support/ldap-proxy.ts";
 
 let slapd: Slapd;
 let spec: LdapSpecT;
@@ -380,6 +381,48 @@ describe("LDAP connector", () => {
       for (const s of sockets) s.destroy();
       await new Promise((r) => proxy.close(r));
     }
+  });
+
+  it("a write whose answer does not come is given up after writeTimeoutMs (reads keep timeoutMs)", async () => {
+    const proxy = await startLdapProxy(slapd.url);
+    const viaProxy = createLdapConnector({ ...spec, url: proxy.url }, slapd.adminPassword, {
+      timeoutMs: 10_000,
+      writeTimeoutMs: 300,
+    });
+    try {
+      const e = employee("wt");
+      const account = await viaProxy.createAccount(desired(e));
+      proxy.fault = "swallow-writes";
+      // The read before the write passes; the write and its one retry on a fresh connection go
+      // unanswered and are dropped long before the 10 s operation timeout.
+      await expect(viaProxy.updateAttributes(account, { title: ["Changed"] })).rejects.toThrow(
+        /modify not answered within 300 ms/,
+      );
+      expect(proxy.hits).toBe(2);
+      expect((await readEntry(account.id))!.title).toBe("Engineer");
+      proxy.fault = "none";
+      await viaProxy.updateAttributes(account, { title: ["Changed"] });
+      expect((await readEntry(account.id))!.title).toBe("Changed");
+    } finally {
+      await viaProxy.close();
+      await proxy.close();
+    }
+  });
+
+  it("createAccount leaves the account with the password also when it finds the account already there", async () => {
+    const e = employee("pw");
+    // A create whose password never took: the entry exists, owned, without a password.
+    await conn.createAccount(desired(e));
+    const dn = conn.accountDN(e.username);
+    expect(await canBind(dn, "Generated-Password-1")).toBe(false);
+    const again = await conn.createAccount(desired(e), "Generated-Password-1");
+    expect(again.id).toBe(dn);
+    expect(await canBind(dn, "Generated-Password-1")).toBe(true);
+    await conn.setPassword(again, "Generated-Password-2");
+    expect(await canBind(dn, "Generated-Password-2")).toBe(true);
+    await expect(
+      conn.setPassword({ id: dn, employeeId: "E-someone-else" }, "x-y-z-1234"),
+    ).rejects.toBeInstanceOf(NotOwnedError);
   });
 
   it("rejects use after close", async () => {

@@ -52,7 +52,8 @@ function desired(emp: EmployeeSpecT, groups: string[] = [], enabled = true): Des
   return {
     employeeId: emp.employeeId,
     username: emp.username,
-    attributes: scimAttributes(emp, spec),
+    // The manager's account id as the planner resolves it (here simply "boss").
+    attributes: scimAttributes(emp, spec, { managerId: "boss" }),
     enabled,
     groups,
   };
@@ -434,14 +435,154 @@ describe("SCIM connector", () => {
       const paced = connector({ requestsPerSecond: rps });
       const mark = server.requests.length;
       const started = Date.now();
-      await Promise.all(Array.from({ length: 10 }, (_, i) => paced.findAccount(`E-${i}`, `user${i}`)));
+      // One look-up each (by externalId): more requests than one second allows.
+      await Promise.all(Array.from({ length: 30 }, (_, i) => paced.findAccount(`E-${i}`, `user${i}`)));
       const log = since(mark).map((r) => r.at);
-      expect(log.length).toBeGreaterThanOrEqual(2 * 10);
+      expect(log.length).toBeGreaterThanOrEqual(30);
       expect(Date.now() - started).toBeGreaterThanOrEqual(((log.length - 1) * 1000) / rps - 50);
       for (let i = 0; i < log.length; i++) {
         const inWindow = log.filter((t) => t >= log[i]! && t < log[i]! + 1000).length;
         expect(inWindow).toBeLessThanOrEqual(rps);
       }
     });
+  });
+});
+
+describe("SCIM groups and requests (a service without displayName uniqueness, as RFC 7643 has it)", () => {
+  let free: ScimServer;
+  let freeSpec: ScimSpecT;
+  const make = (opts: ScimConnectorOptions = {}) => {
+    const c = createScimConnector(freeSpec, free.token, { logger, retry: FAST_RETRY, name: "wiki", ...opts });
+    opened.push(c);
+    return c;
+  };
+  const groupsNamed = (name: string) =>
+    [...free.storage.groups.values()].filter((g) => g.displayName === name) as {
+      id: string;
+      externalId?: string;
+      members?: { value: string }[];
+    }[];
+  const user = (n: string): string => {
+    const id = `u-${n}`;
+    free.storage.users.set(id, { id, userName: `user${n}`, externalId: `E-${n}`, schemas: [] });
+    return id;
+  };
+  const freeSince = (mark: number) => free.requests.slice(mark);
+
+  beforeAll(async () => {
+    free = await startScimServer({ token: "t0ken-that-must-not-leak", uniqueGroupNames: false });
+    freeSpec = { ...spec, baseURL: free.baseURL };
+  });
+  beforeEach(() => {
+    free.storage.users.clear();
+    free.storage.groups.clear();
+  });
+  afterAll(async () => {
+    await free?.stop();
+  });
+
+  it("concurrent adds to a new group create it once, with Roster's externalId, and add everyone", async () => {
+    for (let round = 0; round < 5; round++) {
+      const c = make();
+      const ids = Array.from({ length: 8 }, (_, i) => user(`${round}-${i}`));
+      const name = `burst-${round}`;
+      await Promise.all(ids.map((id, i) => c.addToGroup(name, { id, employeeId: `E-${round}-${i}` })));
+      const made = groupsNamed(name);
+      expect(made).toHaveLength(1);
+      expect(made[0]!.externalId).toBe(`roster:wiki:${name}`);
+      expect(made[0]!.members!.map((m) => m.value).sort()).toEqual([...ids].sort());
+    }
+  });
+
+  it("with duplicates, adds to Roster's own one, removes from all, names them, and never fails", async () => {
+    const c = make();
+    const a = user("a");
+    const b = user("b");
+    free.storage.groups.set("g-0", { id: "g-0", displayName: "team", members: [{ value: a }] });
+    free.storage.groups.set("g-2", { id: "g-2", displayName: "team", externalId: "roster:wiki:team" });
+    free.storage.groups.set("g-1", { id: "g-1", displayName: "team", members: [{ value: a }] });
+    await c.addToGroup("team", { id: b, employeeId: "E-b" });
+    expect(free.storage.groups.get("g-2")!.members).toEqual([{ value: b }]);
+    expect(c.duplicateGroups()).toEqual(["team"]);
+    expect((await c.findAccount("E-a", "usera"))!.groups).toEqual(["team"]);
+
+    await c.removeFromGroup("team", { id: a, employeeId: "E-a" });
+    expect(
+      groupsNamed("team")
+        .flatMap((g) => g.members ?? [])
+        .map((m) => m.value),
+    ).toEqual([b]);
+    expect((await c.findAccount("E-a", "usera"))!.groups).toEqual([]);
+    // A listing (the scan) sees the duplicates too, and sees them go.
+    await c.listAccounts();
+    expect(c.duplicateGroups()).toEqual(["team"]);
+    free.storage.groups.delete("g-0");
+    free.storage.groups.delete("g-1");
+    await c.listAccounts();
+    expect(c.duplicateGroups()).toEqual([]);
+  });
+
+  it("keeps group ids: a second add sends no look-up; a group deleted by hand is looked up and made again", async () => {
+    const c = make();
+    const [a, b, d] = [user("a"), user("b"), user("d")];
+    await c.addToGroup("staff", { id: a, employeeId: "E-a" });
+    let mark = free.requests.length;
+    await c.addToGroup("staff", { id: b, employeeId: "E-b" });
+    expect(
+      freeSince(mark)
+        .filter((r) => r.path.includes("/Groups"))
+        .map((r) => r.method),
+    ).toEqual(["PATCH"]);
+
+    free.storage.groups.clear();
+    mark = free.requests.length;
+    await c.addToGroup("staff", { id: d, employeeId: "E-d" });
+    expect(groupsNamed("staff").map((g) => g.members)).toEqual([[{ value: d }]]);
+    expect(
+      freeSince(mark)
+        .filter((r) => r.path.includes("/Groups"))
+        .map((r) => `${r.method} ${r.status}`),
+    ).toEqual(["PATCH 404", "GET 200", "POST 201"]);
+  });
+
+  it("a hire sends its look-up by externalId, its POST and a PATCH per group; a read uses the User's groups", async () => {
+    const c = make();
+    await c.discover();
+    const emp = employee("9");
+    const other = user("x");
+    await c.addToGroup("readers", { id: other, employeeId: "E-x" }); // the group exists, its id is known
+    const mark = free.requests.length;
+    expect(await c.findAccount(emp.employeeId, emp.username)).toBeUndefined();
+    const created = await c.createAccount({
+      employeeId: emp.employeeId,
+      username: emp.username,
+      attributes: scimAttributes(emp, freeSpec),
+      enabled: true,
+      groups: ["readers"],
+    });
+    expect(created).toMatchObject({ employeeId: "E-9", enabled: true, groups: ["readers"] });
+    expect(
+      freeSince(mark).map((r) => `${r.method} ${decodeURIComponent(r.path).replace(/\?.*filter=/, " ")}`),
+    ).toEqual([
+      expect.stringMatching(/^GET \/scim\/v2\/Users externalId eq "E-9"/),
+      "POST /scim/v2/Users",
+      expect.stringMatching(/^PATCH \/scim\/v2\/Groups\//),
+    ]);
+    const again = free.requests.length;
+    expect((await c.findAccount(emp.employeeId, emp.username))!.groups).toEqual(["readers"]);
+    expect(freeSince(again)).toHaveLength(1);
+  });
+
+  it("discovery is read once per connector, not on every check", async () => {
+    const c = make();
+    const mark = free.requests.length;
+    for (let i = 0; i < 3; i++) {
+      await c.discover();
+      await c.check();
+    }
+    const discovery = freeSince(mark).filter((r) => /ServiceProviderConfig|ResourceTypes/.test(r.path));
+    expect(discovery).toHaveLength(2);
+    // The first check probes the token; later ones rely on that success.
+    expect(freeSince(mark).filter((r) => r.path.includes("/Users"))).toHaveLength(1);
   });
 });

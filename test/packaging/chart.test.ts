@@ -78,6 +78,12 @@ describe("helm chart", () => {
       "metrics.serviceMonitor.enabled=true",
       "--set",
       "metrics.prometheusRule.enabled=true",
+      "--set",
+      "hrImport.enabled=true",
+      "--set",
+      "hrImport.source.url=https://hr.example.com/workers.csv",
+      "--set",
+      "hrImport.mappingConfigMap=workday-mapping",
     ]);
   });
 
@@ -199,10 +205,101 @@ describe("helm chart", () => {
     const rule = only(m, "PrometheusRule") as Manifest & { spec: unknown };
     const file = join(mkdtempSync(join(tmpdir(), "roster-rules-")), "rules.yaml");
     writeFileSync(file, dump(rule.spec));
-    expect(check("promtool", ["check", "rules", file])).toContain("SUCCESS: 6 rules found");
+    expect(check("promtool", ["check", "rules", file])).toContain("SUCCESS: 9 rules found");
+  });
+
+  describe("the scheduled HR import (hrImport)", () => {
+    const on = {
+      "hrImport.enabled": true,
+      "hrImport.source.url": "https://hr.example.com/workers.csv",
+      "hrImport.source.auth.type": "basic",
+      "hrImport.source.auth.secretName": "workday-basic",
+      "hrImport.mappingConfigMap": "workday-mapping",
+    };
+    type CronJob = Manifest & {
+      spec: {
+        jobTemplate: {
+          spec: {
+            podFailurePolicy: unknown;
+            template: {
+              metadata: { labels: Record<string, string> };
+              spec: PodSpec & { volumes: unknown[] };
+            };
+          };
+        };
+      };
+    };
+    const job = (m: Manifest[]) => (only(m, "CronJob") as CronJob).spec.jobTemplate.spec;
+
+    it("is off by default", () => {
+      expect(find(documents(helmTemplate()), "CronJob")).toEqual([]);
+    });
+
+    it("runs roster import --apply with the guard, auth from the Secret, an Event on itself", () => {
+      const m = documents(helmTemplate({ ...on, "operator.watchNamespace": "people" }));
+      const c = job(m).template.spec.containers[0]!;
+      expect(c.args).toEqual([
+        "import",
+        "https://hr.example.com/workers.csv",
+        "--mapping=/etc/roster/hr-mapping/mapping.yaml",
+        "--apply",
+        "--namespace=people",
+        "--max-leavers=5%",
+        "--user-file=/var/run/roster/hr-auth/username",
+        "--password-file=/var/run/roster/hr-auth/password",
+        "--event-for=CronJob/roster-hr-import",
+        "--event-namespace=$(POD_NAMESPACE)",
+      ]);
+      expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
+      expect(job(m).template.spec.serviceAccountName).toBe("roster-hr-import");
+      expect(job(m).podFailurePolicy).toEqual({
+        rules: [
+          { action: "FailJob", onExitCodes: { containerName: "import", operator: "In", values: [2, 3] } },
+        ],
+      });
+      // Its pod is not one of the operator's: the operator's Service and PDB must not select it.
+      expect(job(m).template.metadata.labels["app.kubernetes.io/name"]).toBe("roster-hr-import");
+      expect(rules(only(m, "Role", "roster-hr-import"))).toEqual([
+        { apiGroups: ["roster.dev"], resources: ["employees"], verbs: ["get", "list", "create", "patch"] },
+      ]);
+      expect(only(m, "Role", "roster-hr-import").metadata.namespace).toBe("people");
+      expect(only(m, "Role", "roster-hr-import-events").metadata.namespace).toBe("roster-system");
+      expect(find(m, "ConfigMap")).toEqual([]);
+    });
+
+    it("files mode writes manifests to a volume and applies nothing (the GitOps flow)", () => {
+      const m = documents(
+        helmTemplate({
+          ...on,
+          "hrImport.mode": "files",
+          "hrImport.files.volume.persistentVolumeClaim.claimName": "people-repo",
+          "hrImport.mapping": "employeeId: id",
+        }),
+      );
+      const c = job(m).template.spec.containers[0]!;
+      expect(c.args).toContain("--out=/var/run/roster/hr-out");
+      expect(c.args).not.toContain("--apply");
+      expect(find(m, "Role").map((r) => r.metadata.name)).not.toContain("roster-hr-import");
+      expect(only(m, "ConfigMap", "roster-hr-import-mapping").data).toEqual({
+        "mapping.yaml": "employeeId: id\n",
+      });
+    });
+
+    it.each([
+      [{ "hrImport.source.url": "" }, /set url .* or file/],
+      [{ "hrImport.source.auth.secretName": "" }, /auth.secretName is required/],
+      [{ "hrImport.mappingConfigMap": "" }, /set mapping \(YAML\) or mappingConfigMap/],
+    ])("refuses an incomplete setting %j", (values, message) => {
+      const args = ["template", "roster", chartDir];
+      for (const [k, v] of Object.entries({ ...on, ...values })) args.push("--set", `${k}=${v}`);
+      const result = run(helmBinary(), args);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toMatch(message);
+    });
   });
 
   it.each([
+    ["hrImport.mode", "sync"],
     ["replicaCount", "0"],
     ["operator.watchNamespace", "Not_A_Namespace"],
     ["operator.logLevel", "verbose"],

@@ -100,6 +100,8 @@ describe("RBAC as the operator's ServiceAccount", () => {
       ["no", ["list", "secrets", "--all-namespaces"]],
       ["no", ["watch", "secrets", "-n", "people"]],
       ["yes", ["create", "secrets", "-n", "people"]],
+      // Only to put and take the finalizer roster.dev/connector-credentials.
+      ["yes", ["patch", "secrets", "-n", "people"]],
       ["yes", ["update", "leases.coordination.k8s.io", "-n", "roster-system"]],
       ["no", ["update", "leases.coordination.k8s.io", "-n", "people"]],
       ["no", ["delete", "customresourcedefinitions.apiextensions.k8s.io"]],

@@ -74,7 +74,7 @@ type Dashboard = {
 describe("Prometheus rules", () => {
   it("pass promtool check rules", () => {
     expect(check("promtool", ["check", "rules", `${root}/deploy/prometheus/rules.yaml`])).toContain(
-      "SUCCESS: 6 rules found",
+      "SUCCESS: 9 rules found",
     );
   });
 
@@ -92,6 +92,9 @@ describe("Prometheus rules", () => {
         "RosterConnectorErrors",
         "RosterDeprovisionsHeld",
         "RosterDriftPresent",
+        "RosterImportFailing",
+        "RosterImportRowsRefused",
+        "RosterImportStale",
         "RosterLeaverDeprovisioningSlow",
         "RosterNoLeader",
         "RosterReconcileErrorsRising",

@@ -30,10 +30,12 @@ const ada: EmployeeSpecT = {
 };
 
 const WORK_EMAIL = 'emails[type eq "work"].value';
+/** The manager's account id in the Connector, as the planner resolves it (here simply "babbage"). */
+const BABBAGE = { managerId: "babbage" };
 
 describe("scimAttributes", () => {
   it("maps an Employee to SCIM core and enterprise attributes", () => {
-    expect(scimAttributes(ada, {})).toEqual({
+    expect(scimAttributes(ada, {}, BABBAGE)).toEqual({
       userName: ["ada"],
       externalId: ["E-0001"],
       "name.givenName": ["Ada"],
@@ -46,6 +48,18 @@ describe("scimAttributes", () => {
       [`${E}:costCenter`]: ["CC-7"],
       [`${E}:manager.value`]: ["babbage"],
     });
+  });
+
+  it("sets manager.value to the manager's account id, never to their username (RFC 7643 section 4.3)", () => {
+    expect(scimAttributes(ada, {}, { managerId: "2819c223-7f76" })[`${E}:manager.value`]).toEqual([
+      "2819c223-7f76",
+    ]);
+    // Unresolved (the manager has no account here): left unset, not the username.
+    expect(scimAttributes(ada, {})[`${E}:manager.value`]).toBeUndefined();
+    // A mapping may still ask for the username explicitly.
+    const byName = { attributes: { [`${E}:manager.value`]: "{{manager}}" } };
+    expect(scimAttributes(ada, byName)[`${E}:manager.value`]).toEqual(["babbage"]);
+    expect(validateScimTemplates({ attributes: { nickName: "{{managerId}}" } })).toEqual([]);
   });
 
   it("leaves out empty values", () => {
@@ -82,9 +96,9 @@ describe("scimAttributes", () => {
     expect(managed.slice(0, 2)).toEqual(["userName", "externalId"]);
     expect(managed).toContain("nickName");
     expect(managed).toContain(WORK_EMAIL);
-    expect(Object.keys(scimAttributes(ada, { attributes: { nickName: "{{username}}" } })).sort()).toEqual(
-      [...managed].sort(),
-    );
+    expect(
+      Object.keys(scimAttributes(ada, { attributes: { nickName: "{{username}}" } }, BABBAGE)).sort(),
+    ).toEqual([...managed].sort());
   });
 
   it("validates spec.attributes", () => {
@@ -125,7 +139,11 @@ describe("SCIM attribute paths", () => {
 
 describe("building and reading resources", () => {
   it("builds a User resource from the flat map and reads the same map back", () => {
-    const attrs = scimAttributes(ada, { attributes: { 'phoneNumbers[type eq "work"].value': "+44" } });
+    const attrs = scimAttributes(
+      ada,
+      { attributes: { 'phoneNumbers[type eq "work"].value': "+44" } },
+      BABBAGE,
+    );
     const resource = buildResource(attrs);
     expect(resource).toEqual({
       schemas: ["urn:ietf:params:scim:schemas:core:2.0:User", E],
@@ -182,7 +200,7 @@ describe("building and reading resources", () => {
 });
 
 describe("patchOperations", () => {
-  const current = buildResource(scimAttributes(ada, {}));
+  const current = buildResource(scimAttributes(ada, {}, BABBAGE));
 
   it("replaces and removes with lowercase ops", () => {
     const managed = scimManagedAttributes({});
@@ -225,7 +243,7 @@ describe("patchOperations", () => {
 describe("applyChanges (PUT)", () => {
   it("applies changes to a copy, keeping everything else", () => {
     const current = {
-      ...buildResource(scimAttributes(ada, {})),
+      ...buildResource(scimAttributes(ada, {}, BABBAGE)),
       id: "1",
       preferredLanguage: "en",
       emails: [

@@ -49,9 +49,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The rules of what the operator does in the namespaces it watches (src/controller/operator.ts):
-informers list and watch the four kinds and Secrets; finalizers and status are written by patch;
-GeneratedSecret credentials are read and created as Secrets owned by the Employee (setting a
-controller ownerReference needs update on employees/finalizers); Events are created and bumped.
+informers list and watch the four kinds; finalizers and status are written by patch; Secrets are
+read by name, never listed: those Connectors name get the finalizer roster.dev/connector-credentials
+by patch while a Connector needs them, and GeneratedSecret credentials are created as Secrets owned
+by the Employee (setting a controller ownerReference needs update on employees/finalizers); Events
+are created and bumped.
 Nothing is ever deleted, and CRDs are not touched at all.
 */}}
 {{- define "roster.watchRules" -}}
@@ -66,7 +68,7 @@ Nothing is ever deleted, and CRDs are not touched at all.
   verbs: ["update"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "create"]
+  verbs: ["get", "create", "patch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch", "get"]

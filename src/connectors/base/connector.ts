@@ -6,10 +6,15 @@
 //   the target's managed scope are refused before they are read.
 // - Fencing: the fence is checked before every write primitive (and, through fence.ts, by the
 //   transport right before each write request leaves).
+// - Requests: findAccount looks up by employeeId only (the username only when creating or after a
+//   conflict); a create right after a findAccount that found nothing sends no second look-up, and
+//   a fresh account is not read back.
 // - createAccount: an account owned by the employee is returned as it is (after bringing its
 //   enabled state and groups in line); when creating conflicts with an existing account, it is
 //   adopted only when it is owned (a create whose answer was lost, a concurrent create), otherwise
 //   NotOwnedError: an account with that name that is not Roster's is never taken over.
+// - Groups: created once per name (single-flight: concurrent adds of a missing group wait for the
+//   one creation); removeFromGroup removes from every group of the name (duplicates).
 // - Dangling members: removeFromGroup still removes an account that no longer exists.
 // - deleteAccount removes the account from its managed groups, then deletes it; missing is fine.
 // - listAccounts inverts the groups' member lists, instead of asking for each account's groups.
@@ -71,7 +76,10 @@ export function createConnector<E, G>(
     return entry;
   }
 
-  /** The account owned by employeeId (exact match): by employeeId, then (if the target does) by username. */
+  /**
+   * The account owned by employeeId (exact match): by employeeId, then (if the target does, and
+   * only when creating or resolving a conflict) by username.
+   */
   async function findOwned(employeeId: string, username: string | undefined): Promise<E | undefined> {
     const lookups = [() => p.searchByEmployeeId(employeeId)];
     if (p.findsByUsername && username) lookups.push(() => p.searchByUsername(username));
@@ -88,12 +96,66 @@ export function createConnector<E, G>(
   }
 
   async function groupNames(id: string): Promise<string[]> {
-    return (await p.groupsOf(id)).map((g) => p.groupName(g)).sort();
+    return [...new Set((await p.groupsOf(id)).map((g) => p.groupName(g)))].sort();
+  }
+
+  /** The account's groups: as the entry itself lists them when the target says, else looked up. */
+  async function groupsOfEntry(entry: E): Promise<string[]> {
+    return p.groupsFromEntry?.(entry) ?? (await groupNames(p.idOf(entry)));
+  }
+
+  // A reconcile reads (findAccount) and then creates: a create right after a read that found
+  // nothing needs no second look-up; a conflicting POST says if the account exists after all.
+  const NOT_FOUND_FRESH_MS = 30_000;
+  const notFound = new Map<string, number>();
+  const foundNothingJustNow = (employeeId: string) => {
+    const at = notFound.get(employeeId);
+    notFound.delete(employeeId);
+    return at !== undefined && Date.now() - at < NOT_FOUND_FRESH_MS;
+  };
+
+  // One group per name: the first add to a missing group creates it; adds of the same name in the
+  // meantime wait for that creation and then add to the group it made (targets whose group names
+  // are not unique, SCIM displayName, would otherwise get one group per concurrent worker).
+  const creating = new Map<string, Promise<void>>();
+  /** Group key -> how many creations of it have finished (a look-up older than one may miss it). */
+  const creations = new Map<string, number>();
+  const MAX_GROUP_ATTEMPTS = 5;
+
+  async function addMember(group: string, id: string): Promise<void> {
+    const key = p.groupKey(group);
+    for (let attempt = 1; ; attempt++) {
+      await creating.get(key);
+      const seen = creations.get(key) ?? 0;
+      if (await write(() => p.addMember(group, id))) return;
+      // Created by another worker while this one looked: add to that group instead.
+      if (creating.has(key) || (creations.get(key) ?? 0) !== seen) continue;
+      if (attempt >= MAX_GROUP_ATTEMPTS)
+        throw new Error(`${p.name}: group ${JSON.stringify(group)} is neither found nor created`);
+      let done!: () => void;
+      creating.set(key, new Promise<void>((resolve) => (done = resolve)));
+      try {
+        await write(() => p.createGroup(group, id));
+        log.info({ group }, `${p.name}: created group`);
+        return;
+      } catch (err) {
+        if (!p.isConflict(err)) throw err; // exists after all (made elsewhere): add to it
+      } finally {
+        creations.set(key, seen + 1);
+        creating.delete(key);
+        done();
+      }
+    }
   }
 
   /** After a create conflicted: the existing account if it is owned, NotOwnedError if it is not. */
   async function adopt(employeeId: string, username: string, conflict: unknown): Promise<E> {
-    const existing = (await findOwned(employeeId, username)) ?? (await p.searchByUsername(username))[0];
+    // By employeeId, then one look-up by username (an owned account among those first).
+    const existing =
+      (await findOwned(employeeId, undefined)) ??
+      (await p.searchByUsername(username)).sort(
+        (a, b) => Number(owns(b, employeeId)) - Number(owns(a, employeeId)),
+      )[0];
     if (existing === undefined) throw conflict;
     const ids = p.employeeIdsOf(existing);
     if (!ids.includes(employeeId)) {
@@ -106,24 +168,30 @@ export function createConnector<E, G>(
     return existing;
   }
 
-  /** Creates the account and reads it back; adopts or refuses an existing one on a conflict. */
-  async function create(a: DesiredAccount, password: string | undefined): Promise<E> {
+  /**
+   * Creates the account and reads it back; adopts or refuses an existing one on a conflict.
+   * `fresh`: created now (not adopted).
+   */
+  async function create(
+    a: DesiredAccount,
+    password: string | undefined,
+  ): Promise<{ entry: E; fresh: boolean }> {
     let created: Created<E> | undefined;
     try {
       created = await write(() => p.addAccount(a, password));
     } catch (err) {
       if (!p.isConflict(err)) throw err;
-      return adopt(a.employeeId, a.username, err);
+      return { entry: await adopt(a.employeeId, a.username, err), fresh: false };
     }
     log.info({ [p.idLabel]: created?.id, employeeId: a.employeeId }, `${p.name}: created account`);
-    if (created?.entry !== undefined) return created.entry;
+    if (created?.entry !== undefined) return { entry: created.entry, fresh: true };
     const entry =
       created !== undefined
         ? await owned({ id: created.id, employeeId: a.employeeId })
         : await findOwned(a.employeeId, a.username);
     if (entry === undefined)
       throw new Error(`${p.name}: account ${a.username} was created but cannot be found`);
-    return entry;
+    return { entry, fresh: true };
   }
 
   const connector: TargetConnector = {
@@ -131,8 +199,9 @@ export function createConnector<E, G>(
     check: () => p.check(),
     close: () => p.close(),
 
-    async findAccount(employeeId, username, recordedId) {
-      let entry = await findOwned(employeeId, username);
+    async findAccount(employeeId, _username, recordedId) {
+      // By employeeId only: the username is looked up when creating or resolving a conflict.
+      let entry = await findOwned(employeeId, undefined);
       if (entry === undefined && recordedId) {
         // A search that finds nothing proves nothing (a filter that no longer matches, ACLs, a
         // service that ignores the filter): only a direct read of the recorded id does.
@@ -149,23 +218,38 @@ export function createConnector<E, G>(
           entry = recorded;
         }
       }
-      return entry === undefined ? undefined : p.toAccount(entry, await groupNames(p.idOf(entry)));
+      if (entry === undefined) {
+        notFound.set(employeeId, Date.now());
+        return undefined;
+      }
+      notFound.delete(employeeId);
+      return p.toAccount(entry, await groupsOfEntry(entry));
     },
 
     async createAccount(a, password) {
-      let entry = await findOwned(a.employeeId, a.username);
+      const found: E | undefined = foundNothingJustNow(a.employeeId)
+        ? undefined
+        : await findOwned(a.employeeId, a.username);
       const expected = p.expectedId?.(a.username);
-      if (entry !== undefined && expected !== undefined && p.idKey(p.idOf(entry)) !== p.idKey(expected)) {
+      if (found !== undefined && expected !== undefined && p.idKey(p.idOf(found)) !== p.idKey(expected)) {
         throw new Error(
-          `employee ${a.employeeId} already has ${p.describe(p.idOf(entry))}; not creating ${expected}`,
+          `employee ${a.employeeId} already has ${p.describe(p.idOf(found))}; not creating ${expected}`,
         );
       }
-      entry ??= await create(a, password);
+      const { entry, fresh } =
+        found !== undefined ? { entry: found, fresh: false } : await create(a, password);
       const ref = { id: p.idOf(entry), employeeId: a.employeeId };
+      // The account has the password when this returns: an account found or adopted (perhaps
+      // created by an attempt whose answer was lost) gets it now.
+      if (password !== undefined && !fresh) await write(() => p.setPassword(ref, password));
       const current = entry;
       await write(() => p.setEnabled(ref, current, a.enabled));
-      for (const group of a.groups) await write(() => p.addMember(group, ref.id));
-      return p.toAccount(await owned(ref), await groupNames(ref.id));
+      for (const group of a.groups) await addMember(group, ref.id);
+      // A fresh account is as the target answered the create, in the groups just added: reading it
+      // back would only repeat that. One that existed (adopted) is read again.
+      if (fresh) return { ...p.toAccount(entry, [...new Set(a.groups)].sort()), enabled: a.enabled };
+      const after = await owned(ref);
+      return p.toAccount(after, await groupsOfEntry(after));
     },
 
     async updateAttributes(ref, changes) {
@@ -181,9 +265,15 @@ export function createConnector<E, G>(
       log.info({ [p.idLabel]: ref.id, enabled }, `${p.name}: set enabled`);
     },
 
+    async setPassword(ref, password) {
+      await owned(ref);
+      await write(() => p.setPassword(ref, password));
+      log.info({ [p.idLabel]: ref.id }, `${p.name}: set the generated password`);
+    },
+
     async addToGroup(group, ref) {
       await owned(ref);
-      await write(() => p.addMember(group, ref.id));
+      await addMember(group, ref.id);
     },
 
     async removeFromGroup(group, ref) {
@@ -193,8 +283,9 @@ export function createConnector<E, G>(
         // A dangling member (the account is gone) may still be removed.
         if (!(err instanceof AccountNotFoundError)) throw err;
       }
-      const found = await p.findGroup(group);
-      if (found !== undefined) await write(() => p.removeMember(found, ref.id));
+      // Out of every group of that name: duplicates (made by hand or by an older version) must not
+      // keep access that Roster removes, nor make the removal fail.
+      for (const found of await p.findGroups(group)) await write(() => p.removeMember(found, ref.id));
     },
 
     async deleteAccount(ref) {
@@ -215,6 +306,28 @@ export function createConnector<E, G>(
       }
     },
 
+    async findUnowned(match, value) {
+      const found = match === "Username" ? await p.searchByUsername(value) : await p.searchByEmail(value);
+      const unowned = found.filter((e) => p.employeeIdsOf(e).length === 0 && !p.outOfScope?.(p.idOf(e)));
+      return Promise.all(unowned.map(async (e) => p.toAccount(e, await groupsOfEntry(e))));
+    },
+
+    async linkAccount(id, employeeId) {
+      const outside = p.outOfScope?.(id);
+      if (outside !== undefined) throw new NotOwnedError(outside);
+      const entry = await read(id);
+      if (entry === undefined) throw new AccountNotFoundError(`${p.describe(id)} does not exist`);
+      const keys = p.employeeIdsOf(entry);
+      if (keys.length > 0 && !keys.includes(employeeId))
+        throw new NotOwnedError(
+          `${p.describe(id)} carries ${p.employeeIdAttribute} ${keys.join(", ")} by now; not linking it to ${employeeId}`,
+        );
+      if (keys.length === 0) await write(() => p.writeOwnershipKey(id, entry, employeeId));
+      log.info({ [p.idLabel]: id, employeeId }, `${p.name}: linked an existing account`);
+      const linked = await owned({ id, employeeId });
+      return p.toAccount(linked, await groupsOfEntry(linked));
+    },
+
     async listAccounts(pageSize): Promise<ActualAccount[]> {
       // Whoever owns them: the full scan reports accounts that are not Roster's as orphans.
       const entries = await p.listAccounts(pageSize);
@@ -230,8 +343,12 @@ export function createConnector<E, G>(
           membership.set(key, [...(membership.get(key) ?? []), g.name]);
         }
       }
-      return entries.map((e) => p.toAccount(e, (membership.get(p.idKey(p.idOf(e))) ?? []).sort()));
+      return entries.map((e) =>
+        p.toAccount(e, [...new Set(membership.get(p.idKey(p.idOf(e))) ?? [])].sort()),
+      );
     },
+
+    duplicateGroups: () => p.duplicateGroups?.() ?? [],
   };
   return withoutSecrets(connector, options.scrubber ?? scrubberFor([]));
 }
@@ -244,5 +361,6 @@ function withoutSecrets(c: TargetConnector, scrubber: Scrubber): TargetConnector
   return {
     ...guarded,
     createAccount: (a, password) => scrubber.with([password]).guard(c.createAccount)(a, password),
+    setPassword: (ref, password) => scrubber.with([password]).guard(c.setPassword)(ref, password),
   };
 }

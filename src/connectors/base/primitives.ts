@@ -45,6 +45,8 @@ export interface TargetPrimitives<E, G> {
   searchByEmployeeId(employeeId: string): Promise<E[]>;
   /** Accounts with this username, as the target compares usernames (any owner, or none). */
   searchByUsername(username: string): Promise<E[]>;
+  /** Accounts whose primary email is this address, as the target compares it (any owner, or none). */
+  searchByEmail(email: string): Promise<E[]>;
   /** Also look an account up by username when none is owned by employeeId (SCIM: userName). */
   readonly findsByUsername: boolean;
   /** Every account in the managed scope, read in pages; pageSize undefined: the target's default. */
@@ -73,19 +75,41 @@ export interface TargetPrimitives<E, G> {
   modifyAttributes(ref: AccountRef, entry: E, changes: Record<string, string[] | null>): Promise<void>;
   /** Sets the enabled state; sends nothing when `entry` is already in that state. */
   setEnabled(ref: AccountRef, entry: E, enabled: boolean): Promise<void>;
+  setPassword(ref: AccountRef, password: string): Promise<void>;
+  /**
+   * Writes the ownership key on `entry` (read just before, carrying none); the target refuses it
+   * where it can when the key was set meanwhile (LDAP: an assertion that it is still absent).
+   */
+  writeOwnershipKey(id: string, entry: E, employeeId: string): Promise<void>;
   /** Deletes the account; may throw an isNotFound error when it is already gone. */
   removeAccount(ref: AccountRef): Promise<void>;
 
   // --- groups --------------------------------------------------------------------------------
   /** The managed groups that have the account as a member. */
   groupsOf(id: string): Promise<G[]>;
+  /**
+   * The names of the groups the entry itself says it is a direct member of (SCIM User `groups`),
+   * when the target is known to fill that in; undefined: ask groupsOf. No I/O.
+   */
+  groupsFromEntry?(entry: E): string[] | undefined;
   groupName(group: G): string;
-  /** The group of this name, or undefined when there is none. */
-  findGroup(name: string): Promise<G | undefined>;
+  /**
+   * Every group of this name (none when there is none): targets whose group names are not unique
+   * (SCIM displayName) may hold several, made by hand or by an older version.
+   */
+  findGroups(name: string): Promise<G[]>;
   /** Every managed group with its members (for membership inversion). */
   listGroups(pageSize: number | undefined): Promise<GroupListing[]>;
-  /** Adds a member, creating the group with it when missing; already a member is not an error. */
-  addMember(group: string, id: string): Promise<void>;
+  /**
+   * Adds a member to the group of this name (one picked the same way every time when there are
+   * several); already a member is not an error. False, with nothing changed, when there is no such
+   * group: the base then creates it, once per name however many workers add at the same time.
+   */
+  addMember(group: string, id: string): Promise<boolean>;
+  /** Creates the group with its first member; fails with an isConflict error when it exists. */
+  createGroup(group: string, id: string): Promise<void>;
+  /** Names of groups the target was last seen to hold more than once, sorted. Absent: never. */
+  duplicateGroups?(): string[];
   /** Removes a member; not a member (or the group gone) is not an error. */
   removeMember(group: G, id: string): Promise<void>;
   /**

@@ -5,8 +5,14 @@
 // to "" removes it. employeeNumber (= employeeId, the ownership key) and the usernameAttribute
 // (= username, the RDN) are always set and cannot be overridden. Values that render empty or
 // blank are omitted.
+//
+// ActiveDirectory flavor: its own defaults (AD_LDAP_TEMPLATES: department instead of
+// departmentNumber, userPrincipalName <username>@<the domain of usersDN>), sAMAccountName is the
+// forced username, and cn names the entry (CN=<cn>): it is rendered for the create but is not a
+// managed attribute, since AD changes it only by renaming the entry.
 import type { EmployeeSpecT, LdapSpecT } from "../../api/types.ts";
-import { renderTemplate, validateTemplate } from "../template.ts";
+import { renderTemplate, validateTemplate, type TemplateReferences } from "../template.ts";
+import { dnsDomainOf, usernameAttributeOf } from "./settings.ts";
 
 export const DEFAULT_LDAP_TEMPLATES: Readonly<Record<string, string>> = {
   cn: "{{displayName}}", // displayName falls back to "givenName familyName"
@@ -20,10 +26,33 @@ export const DEFAULT_LDAP_TEMPLATES: Readonly<Record<string, string>> = {
   employeeType: "{{employmentType}}",
 };
 
+/** ActiveDirectory flavor's defaults (userPrincipalName is added from usersDN, see adTemplates). */
+export const AD_LDAP_TEMPLATES: Readonly<Record<string, string>> = {
+  cn: "{{displayName}}", // the RDN: CN=<display name>
+  sn: "{{familyName}}",
+  givenName: "{{givenName}}",
+  displayName: "{{displayName}}",
+  mail: "{{email}}",
+  department: "{{department}}",
+  title: "{{title}}",
+  l: "{{location}}",
+  employeeType: "{{employmentType}}",
+};
+
 /** The ownership key: LDAP employeeNumber holds Employee.spec.employeeId. */
 export const EMPLOYEE_ID_ATTRIBUTE = "employeeNumber";
 
-type TemplateSpec = Pick<LdapSpecT, "attributes" | "usernameAttribute">;
+type TemplateSpec = Pick<LdapSpecT, "attributes" | "usernameAttribute"> &
+  Partial<Pick<LdapSpecT, "flavor" | "usersDN">>;
+
+const isAD = (spec: TemplateSpec) => spec.flavor === "ActiveDirectory";
+
+/** The default templates of the spec's flavor. */
+function defaultTemplates(spec: TemplateSpec): Record<string, string> {
+  if (!isAD(spec)) return { ...DEFAULT_LDAP_TEMPLATES };
+  const domain = dnsDomainOf(spec.usersDN);
+  return { ...AD_LDAP_TEMPLATES, ...(domain ? { userPrincipalName: `{{username}}@${domain}` } : {}) };
+}
 
 /** Attribute -> template after merging the defaults with spec.attributes (forced keys excluded). */
 export function ldapTemplates(spec: TemplateSpec): Record<string, string> {
@@ -36,24 +65,30 @@ export function ldapTemplates(spec: TemplateSpec): Record<string, string> {
     }
     merged[name] = template;
   };
-  for (const [name, template] of Object.entries(DEFAULT_LDAP_TEMPLATES)) put(name, template);
+  for (const [name, template] of Object.entries(defaultTemplates(spec))) put(name, template);
   for (const [name, template] of Object.entries(spec.attributes ?? {})) put(name, template);
   return merged;
 }
 
 /** Names of every attribute Roster manages on a person entry (including the forced ones). */
 export function managedAttributeNames(spec: TemplateSpec): string[] {
-  return [EMPLOYEE_ID_ATTRIBUTE, spec.usernameAttribute ?? "uid", ...Object.keys(ldapTemplates(spec))];
+  const names = [EMPLOYEE_ID_ATTRIBUTE, usernameAttributeOf(spec), ...Object.keys(ldapTemplates(spec))];
+  // AD: cn is the entry's name, set when it is created (a modify cannot change it).
+  return isAD(spec) ? names.filter((n) => n.toLowerCase() !== "cn") : names;
 }
 
 /** The desired attributes of the Employee's entry: attribute -> values, empty ones left out. */
-export function ldapAttributes(employee: EmployeeSpecT, spec: TemplateSpec): Record<string, string[]> {
+export function ldapAttributes(
+  employee: EmployeeSpecT,
+  spec: TemplateSpec,
+  references: TemplateReferences = {},
+): Record<string, string[]> {
   const out: Record<string, string[]> = {
     [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
-    [spec.usernameAttribute ?? "uid"]: [employee.username],
+    [usernameAttributeOf(spec)]: [employee.username],
   };
   for (const [name, template] of Object.entries(ldapTemplates(spec))) {
-    const value = renderTemplate(template, employee);
+    const value = renderTemplate(template, employee, references);
     if (value.trim() !== "") out[name] = [value];
   }
   return out;
@@ -67,11 +102,13 @@ export function validateLdapTemplates(spec: TemplateSpec): string[] {
     if (!/^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$/.test(name))
       problems.push(`attributes: invalid attribute name ${name}`);
     if (forced.has(name.toLowerCase())) problems.push(`attributes.${name}: set by Roster, cannot be mapped`);
+    if (isAD(spec) && name.toLowerCase() === "cn" && template.trim() === "")
+      problems.push(`attributes.cn: names Active Directory users (CN=<cn>), cannot be empty`);
     for (const p of validateTemplate(template)) problems.push(`attributes.${name}: ${p}`);
   }
   return problems;
 }
 
 function forcedKeys(spec: TemplateSpec): Set<string> {
-  return new Set([EMPLOYEE_ID_ATTRIBUTE.toLowerCase(), (spec.usernameAttribute ?? "uid").toLowerCase()]);
+  return new Set([EMPLOYEE_ID_ATTRIBUTE.toLowerCase(), usernameAttributeOf(spec).toLowerCase()]);
 }

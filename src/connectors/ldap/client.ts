@@ -22,6 +22,13 @@ export type LdapClientOptions = {
   /** Per-operation timeout (default 30 s) and connect timeout (default 10 s). */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * How long a write may wait for its answer (default: timeoutMs). ldapts has one timeout for
+   * every operation, and a paged read of a large directory needs long; a write that outlives the
+   * leader's lease margin could land after another replica took over, so its connection is
+   * dropped instead (and the write tried once more on a fresh one, through the fence again).
+   */
+  writeTimeoutMs?: number;
 };
 
 export type LdapClient = {
@@ -68,13 +75,27 @@ function isConnectionError(err: unknown): boolean {
 
 const WRITES = ["add", "modify", "del", "modifyDN", "exop"] as const;
 
-/** Makes every write of `c` check the fence of the write in progress first. */
-function fenceWrites(c: Client): void {
+/**
+ * Makes every write of `c` check the fence of the write in progress first, and drop the
+ * connection (`abandon`) when its answer takes longer than `timeoutMs`.
+ */
+function fenceWrites(c: Client, timeoutMs: number | undefined, abandon: () => void): void {
   for (const method of WRITES) {
     const original = c[method].bind(c) as (...args: unknown[]) => Promise<unknown>;
     (c as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       checkFence();
-      return original(...args);
+      const sent = original(...args);
+      if (timeoutMs === undefined) return sent;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          abandon();
+          reject(
+            new Error(`ldap: ${method} not answered within ${timeoutMs} ms; connection timed out and closed`),
+          );
+        }, timeoutMs);
+      });
+      return Promise.race([sent, late]).finally(() => clearTimeout(timer));
     };
   }
 }
@@ -120,7 +141,7 @@ export function createLdapClient(
       throw err;
     }
     log.debug({ url: spec.url, bindDN: spec.bindDN }, "ldap: connected and bound");
-    fenceWrites(c);
+    fenceWrites(c, opts.writeTimeoutMs, () => discard(c));
     return c;
   }
 

@@ -8,7 +8,14 @@
 //
 // The bind password is checked before it is used (base/credentials.ts) and never put into an error
 // or a log line: both are scrubbed of it (base/scrub.ts), as of initial passwords.
-import { AlreadyExistsError, EqualityFilter, NoSuchObjectError, PresenceFilter, type Entry } from "ldapts";
+import {
+  AlreadyExistsError,
+  EqualityFilter,
+  NoSuchObjectError,
+  NotFilter,
+  PresenceFilter,
+  type Entry,
+} from "ldapts";
 import type { LdapSpecT } from "../../api/types.ts";
 import { createConnector } from "../base/connector.ts";
 import { bindPassword as usableBindPassword } from "../base/credentials.ts";
@@ -17,7 +24,7 @@ import { nonCertificateText, scrubberFor } from "../base/scrub.ts";
 import { silentLogger, type ConnectorLogger, type TargetConnector } from "../types.ts";
 import { EMPLOYEE_ID_ATTRIBUTE, managedAttributeNames } from "./attributes.ts";
 import { createLdapClient } from "./client.ts";
-import { entryValue, personEntries } from "./entries.ts";
+import { add, AssertionControl, entryValue, personEntries } from "./entries.ts";
 import { caseIgnoreKey, isDescendantOf, normalizeDN } from "./escape.ts";
 import { groupEntries, type LdapGroup } from "./groups.ts";
 import { ldapLayout, withLdapDefaults } from "./settings.ts";
@@ -35,6 +42,8 @@ export type LdapConnectorOptions = {
   /** Per-operation timeout (default 30 s) and connect timeout (default 10 s). */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /** How long a write may wait for its answer before its connection is dropped (default: timeoutMs). */
+  writeTimeoutMs?: number;
 };
 
 export interface LdapConnector extends TargetConnector {
@@ -63,6 +72,7 @@ export function createLdapConnector(
     ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
     ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.writeTimeoutMs !== undefined ? { writeTimeoutMs: opts.writeTimeoutMs } : {}),
   });
   const people = personEntries(layout, managedAttributeNames(spec));
   const groups = groupEntries(layout, log);
@@ -105,15 +115,25 @@ export function createLdapConnector(
         // The server matches employeeNumber case-insensitively; the base keeps exact matches.
         return res.searchEntries;
       }),
-    async searchByUsername(username) {
-      try {
-        const entry = await readEntry(accountDN(username));
-        return entry ? [entry] : [];
-      } catch (err) {
-        if (err instanceof NoSuchObjectError) return [];
-        throw err;
-      }
-    },
+    searchByUsername: (username) => ldap.run("findByUsername", (c) => people.findByUsername(c, username)),
+    searchByEmail: (email) =>
+      ldap.run("findByEmail", async (c) => {
+        const res = await c.search(spec.usersDN, {
+          scope: "sub",
+          filter: people.accountFilter(new EqualityFilter({ attribute: "mail", value: email })),
+          attributes: people.readAttributes,
+        });
+        return res.searchEntries;
+      }),
+    writeOwnershipKey: (dn, _entry, employeeId) =>
+      ldap.run("linkAccount", (c) =>
+        // The server refuses it should the key have been set since the entry was read.
+        c.modify(dn, add(EMPLOYEE_ID_ATTRIBUTE, [employeeId]), [
+          new AssertionControl(
+            new NotFilter({ filter: new PresenceFilter({ attribute: EMPLOYEE_ID_ATTRIBUTE }) }),
+          ),
+        ]),
+      ),
     findsByUsername: false,
     listAccounts: (pageSize = DEFAULT_PAGE_SIZE) =>
       ldap.run("listAccounts", async (c) => {
@@ -121,7 +141,7 @@ export function createLdapConnector(
           scope: "sub",
           filter: people.accountFilter(new PresenceFilter({ attribute: "objectClass" })),
           attributes: people.readAttributes,
-          paged: { pageSize },
+          paged: { pageSize: layout.pageSize(pageSize) },
         });
         return res.searchEntries;
       }),
@@ -132,17 +152,12 @@ export function createLdapConnector(
       isDescendantOf(dn, spec.usersDN)
         ? undefined
         : `entry ${dn} is outside usersDN ${spec.usersDN} and is not managed by Roster`,
-    expectedId: accountDN,
+    // In AD the DN follows from the cn, not the username.
+    ...(layout.usernameIsRDN ? { expectedId: accountDN } : {}),
     idKey: normalizeDN,
 
     addAccount: (a, password) =>
-      ldap.run("createAccount", async (c) => {
-        const dn = accountDN(a.username);
-        await c.add(dn, people.newEntry(a));
-        // The lock state is set afterwards (setEnabled): the add carries only user attributes.
-        if (password !== undefined) await people.setPassword(c, dn, password);
-        return { id: dn };
-      }),
+      ldap.run("createAccount", async (c) => ({ id: await people.add(c, a, password) })),
     validateChanges: (changes) => void people.attributeChanges(changes),
     async modifyAttributes(ref, _entry, changes) {
       const mods = people.attributeChanges(changes);
@@ -152,14 +167,16 @@ export function createLdapConnector(
     },
     setEnabled: (ref, entry, enabled) =>
       ldap.run("setEnabled", (c) => people.setEnabled(c, ref, entry, enabled)),
+    setPassword: (ref, password) => ldap.run("setPassword", (c) => people.setPassword(c, ref.id, password)),
     removeAccount: (ref) =>
       ldap.run("deleteAccount", (c) => c.del(ref.id, people.ownerAssertion(ref.employeeId))),
 
     groupsOf: (dn) => ldap.run("groupsOf", (c) => groups.groupsOf(c, dn)),
     groupName: (name) => name,
-    findGroup: async (name) => name,
+    findGroups: async (name: string) => [name], // a DN names one group
     listGroups,
     addMember: (group, dn) => ldap.run("addToGroup", (c) => groups.addMember(c, group, dn)),
+    createGroup: (group, dn) => ldap.run("addToGroup", (c) => groups.createGroup(c, group, dn)),
     removeMember: (group, dn) => ldap.run("removeFromGroup", (c) => groups.removeMember(c, group, dn)),
   };
 

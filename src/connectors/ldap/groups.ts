@@ -4,6 +4,12 @@
 // first member; when its last member is removed, the empty DN "" (the root DSE, which is never a
 // person) is left as a placeholder member and is removed again when a real member is added.
 // The placeholder is never reported as a member. Other group classes (AD `group`) may be empty.
+//
+// Active Directory: groups are created with sAMAccountName (= the name) and groupType (global
+// security); AD answers entryAlreadyExists to adding a member it has and unwillingToPerform to
+// removing one it has not, which are checked and taken for "done". AD returns at most MaxValRange
+// (1,500) values of `member` per read, as `member;range=0-1499`: every read of members here asks
+// for the next ranges until the server says `*` (readMembers), so a large group never reads short.
 import {
   AlreadyExistsError,
   AndFilter,
@@ -12,12 +18,17 @@ import {
   NoSuchObjectError,
   ObjectClassViolationError,
   TypeOrValueExistsError,
+  UnwillingToPerformError,
   type Client,
+  type Entry,
 } from "ldapts";
 import type { ConnectorLogger } from "../types.ts";
 import { add, del, entryValue } from "./entries.ts";
 import { firstRDNValue } from "./escape.ts";
 import { GROUP_NAMING_ATTRIBUTE, type LdapLayout } from "./settings.ts";
+
+/** groupType of an AD global security group (ADS_GROUP_TYPE_GLOBAL_GROUP | SECURITY_ENABLED). */
+export const AD_GLOBAL_SECURITY_GROUP = String(0x80000002 | 0);
 
 /** The placeholder member of an otherwise empty groupOfNames / groupOfUniqueNames. */
 export const EMPTY_GROUP_PLACEHOLDER = "";
@@ -34,14 +45,26 @@ export type GroupEntries = {
   groupsOf(c: Client, dn: string): Promise<string[]>;
   /** Every managed group with its members (paged search), by name. */
   list(c: Client, pageSize: number): Promise<LdapGroup[]>;
-  /** Adds dn, creating the group with it when missing; already a member is fine. */
-  addMember(c: Client, group: string, dn: string): Promise<void>;
+  /** Adds dn; already a member is fine. False when the group does not exist (nothing changed). */
+  addMember(c: Client, group: string, dn: string): Promise<boolean>;
+  /** Creates the group with dn as its first member; AlreadyExistsError when it exists. */
+  createGroup(c: Client, group: string, dn: string): Promise<void>;
   /** Removes dn, leaving the placeholder when it was the last member; not a member is fine. */
   removeMember(c: Client, group: string, dn: string): Promise<void>;
 };
 
 export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEntries {
-  const { spec, memberAttribute, groupNeedsMember, groupDN } = layout;
+  const { spec, memberAttribute, groupNeedsMember, groupDN, activeDirectory } = layout;
+
+  /** Whether dn is (still) a member of the group gdn, as the server matches DNs. */
+  async function isMember(c: Client, gdn: string, dn: string): Promise<boolean> {
+    const res = await c.search(gdn, {
+      scope: "base",
+      filter: new EqualityFilter({ attribute: memberAttribute, value: dn }),
+      attributes: ["1.1"],
+    });
+    return res.searchEntries.length > 0;
+  }
 
   return {
     async groupsOf(c, dn) {
@@ -66,7 +89,7 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
         scope: "one",
         filter: new EqualityFilter({ attribute: "objectClass", value: spec.groupObjectClass }),
         attributes: [memberAttribute],
-        paged: { pageSize },
+        paged: { pageSize: layout.pageSize(pageSize) },
       });
       const groups: LdapGroup[] = [];
       for (const e of res.searchEntries) {
@@ -75,7 +98,7 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
         groups.push({
           name,
           dn: e.dn,
-          members: entryValue(e, memberAttribute).filter((m) => m !== EMPTY_GROUP_PLACEHOLDER),
+          members: (await readMembers(c, e, memberAttribute)).filter((m) => m !== EMPTY_GROUP_PLACEHOLDER),
         });
       }
       return groups.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -87,35 +110,38 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
       try {
         hasPlaceholder = groupNeedsMember && (await c.compare(gdn, memberAttribute, EMPTY_GROUP_PLACEHOLDER));
       } catch (err) {
-        if (!(err instanceof NoSuchObjectError)) throw err;
-        try {
-          await c.add(gdn, {
-            objectClass: [spec.groupObjectClass],
-            [GROUP_NAMING_ATTRIBUTE]: [group],
-            [memberAttribute]: [dn],
-          });
-          log.info({ group: gdn }, "ldap: created group");
-          return;
-        } catch (addErr) {
-          if (!(addErr instanceof AlreadyExistsError)) throw addErr;
-          hasPlaceholder = false; // created concurrently: fall through to a plain add
-        }
+        if (err instanceof NoSuchObjectError) return false;
+        throw err;
       }
       try {
         const changes = [add(memberAttribute, [dn])];
         if (hasPlaceholder) changes.push(del(memberAttribute, [EMPTY_GROUP_PLACEHOLDER]));
         await c.modify(gdn, changes);
       } catch (err) {
-        if (err instanceof TypeOrValueExistsError) return; // already a member
+        if (err instanceof TypeOrValueExistsError) return true; // already a member
+        if (activeDirectory && err instanceof AlreadyExistsError) return true; // AD: already a member
+        if (err instanceof NoSuchObjectError) return false; // deleted in between
         if (hasPlaceholder && err instanceof NoSuchAttributeError) {
           // The placeholder went away in between: just add.
           await c.modify(gdn, add(memberAttribute, [dn])).catch((e2) => {
             if (!(e2 instanceof TypeOrValueExistsError)) throw e2;
           });
-          return;
+          return true;
         }
         throw err;
       }
+      return true;
+    },
+
+    async createGroup(c, group, dn) {
+      const gdn = groupDN(group);
+      await c.add(gdn, {
+        objectClass: [spec.groupObjectClass],
+        [GROUP_NAMING_ATTRIBUTE]: [group],
+        [memberAttribute]: [dn],
+        ...(activeDirectory ? { sAMAccountName: [group], groupType: [AD_GLOBAL_SECURITY_GROUP] } : {}),
+      });
+      log.info({ group: gdn }, "ldap: created group");
     },
 
     async removeMember(c, group, dn) {
@@ -124,6 +150,9 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
         await c.modify(gdn, del(memberAttribute, [dn]));
       } catch (err) {
         if (err instanceof NoSuchAttributeError || err instanceof NoSuchObjectError) return; // not a member
+        // AD refuses to remove a value it does not hold: fine when dn is indeed no member.
+        if (activeDirectory && err instanceof UnwillingToPerformError && !(await isMember(c, gdn, dn)))
+          return;
         if (!(groupNeedsMember && err instanceof ObjectClassViolationError)) throw err;
         // It was the last member: leave the placeholder in the same modification.
         try {
@@ -135,4 +164,60 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
       }
     },
   };
+}
+
+/** A ranged attribute description, `member;range=1500-2999` or `member;range=3000-*`. */
+export type ValueRange = { low: number; high: number | "*" };
+
+/**
+ * The range of `key` if it is `<attribute>;range=<low>-<high|*>` (options compared as AD does:
+ * case-insensitively, in any order among other options); undefined for anything else.
+ */
+export function parseRange(key: string, attribute: string): ValueRange | undefined {
+  const [name, ...options] = key.split(";");
+  if (name!.toLowerCase() !== attribute.toLowerCase()) return undefined;
+  for (const option of options) {
+    const m = /^range=(\d+)-(\d+|\*)$/i.exec(option);
+    if (m) return { low: Number(m[1]), high: m[2] === "*" ? "*" : Number(m[2]) };
+  }
+  return undefined;
+}
+
+/** The entry's values of `attribute`, plain or as a range: the range found, if any. */
+export function valuesOf(entry: Entry, attribute: string): { values: string[]; range?: ValueRange } {
+  for (const key of Object.keys(entry)) {
+    const range = parseRange(key, attribute);
+    if (range) return { values: entryValue(entry, key), range };
+  }
+  return { values: entryValue(entry, attribute) };
+}
+
+/**
+ * Every value of `attribute` of `entry`: when the server answered with a range (AD's MaxValRange),
+ * asks for `<attribute>;range=<next>-*` until it says the range ends with `*`.
+ */
+export async function readMembers(c: Client, entry: Entry, attribute: string): Promise<string[]> {
+  let { values, range } = valuesOf(entry, attribute);
+  const all = [...values];
+  for (let rounds = 0; range && range.high !== "*"; rounds++) {
+    if (range.high < range.low || values.length === 0 || rounds > 100_000)
+      throw new Error(`ldap: ${entry.dn}: unexpected range ${range.low}-${range.high} of ${attribute}`);
+    const next = range.high + 1;
+    const res = await c.search(entry.dn, {
+      scope: "base",
+      attributes: [`${attribute};range=${next}-*`],
+    });
+    const e = res.searchEntries[0];
+    if (!e) throw new Error(`ldap: ${entry.dn} went away while its ${attribute} values were read`);
+    ({ values, range } = valuesOf(e, attribute));
+    // Nothing past the last range (Samba leaves the attribute out; Windows sends it empty).
+    if (!range && values.length === 0) break;
+    // The server must go on where we asked; anything else would silently skip or repeat members.
+    if (!range || range.low !== next)
+      throw new Error(
+        `ldap: ${entry.dn}: asked for ${attribute} from ${next}, got ${range ? range.low : "no range"}`,
+      );
+    all.push(...values);
+  }
+  return all;
 }

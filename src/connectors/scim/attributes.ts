@@ -13,7 +13,7 @@
 // set and cannot be mapped; neither can id, meta, schemas, active (the enabled state), password or
 // groups. Values that render empty or blank are omitted.
 import type { EmployeeSpecT, ScimSpecT } from "../../api/types.ts";
-import { renderTemplate, validateTemplate } from "../template.ts";
+import { renderTemplate, validateTemplate, type TemplateReferences } from "../template.ts";
 
 export const CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User";
 export const CORE_GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -33,8 +33,8 @@ export const DEFAULT_SCIM_TEMPLATES: Readonly<Record<string, string>> = {
   [`${ENTERPRISE_USER_SCHEMA}:employeeNumber`]: "{{employeeId}}",
   [`${ENTERPRISE_USER_SCHEMA}:department`]: "{{department}}",
   [`${ENTERPRISE_USER_SCHEMA}:costCenter`]: "{{costCenter}}",
-  // RFC 7643 wants the manager's SCIM id here; the manager's username is what Roster knows.
-  [`${ENTERPRISE_USER_SCHEMA}:manager.value`]: "{{manager}}",
+  // RFC 7643 section 4.3: the manager's SCIM id (of their account in this Connector), not a name.
+  [`${ENTERPRISE_USER_SCHEMA}:manager.value`]: "{{managerId}}",
 };
 
 /** Attributes the connector sets itself or that are not plain data; never mappable. */
@@ -130,13 +130,17 @@ export function scimManagedAttributes(spec: TemplateSpec): string[] {
 }
 
 /** The desired attributes of the Employee's SCIM User: path -> values, empty ones left out. */
-export function scimAttributes(employee: EmployeeSpecT, spec: TemplateSpec): Record<string, string[]> {
+export function scimAttributes(
+  employee: EmployeeSpecT,
+  spec: TemplateSpec,
+  references: TemplateReferences = {},
+): Record<string, string[]> {
   const out: Record<string, string[]> = {
     [USERNAME_ATTRIBUTE]: [employee.username],
     [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
   };
   for (const [path, template] of Object.entries(scimTemplates(spec))) {
-    const value = renderTemplate(template, employee);
+    const value = renderTemplate(template, employee, references);
     if (value.trim() !== "") out[path] = [value];
   }
   return out;

@@ -67,6 +67,11 @@ export type ScimClientOptions = {
 export type ScimClient = {
   request(method: string, path: string, req?: ScimRequest): Promise<ScimResponse>;
   readonly bucket: TokenBucket;
+  /**
+   * When (Date.now()) a request last succeeded, and when one last showed the service unreachable,
+   * failing, throttling or refusing the token (network error, 5xx, 429, 401, 403); 0 for never.
+   */
+  health(): { lastSuccessAt: number; lastFailureAt: number };
   close(): void;
 };
 
@@ -98,6 +103,8 @@ function parseBody(text: string): unknown {
 
 export const PACING_MARGIN = 0.9;
 
+const DISCOVERY_PATH = /^\/(ServiceProviderConfig|ResourceTypes|Schemas)(\/|$)/;
+
 export function createScimClient(opts: ScimClientOptions): ScimClient {
   const base = opts.baseURL.replace(/\/+$/, "");
   const retry: RetryTiming = { ...DEFAULT_RETRY, ...opts.retry };
@@ -108,6 +115,8 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
   const bucket = new TokenBucket(opts.requestsPerSecond * PACING_MARGIN);
   const log = opts.logger;
   let closed = false;
+  let lastSuccessAt = 0;
+  let lastFailureAt = 0;
 
   async function request(method: string, path: string, req: ScimRequest = {}): Promise<ScimResponse> {
     const url = `${base}${path}${queryString(req.query)}`;
@@ -138,6 +147,7 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
         retryAfter = res.headers.get("retry-after");
         body = parseBody(await res.text());
       } catch (err) {
+        lastFailureAt = Date.now();
         if (attempt >= attempts || closed) {
           throw new ScimUnavailableError(
             `SCIM ${method} ${path}: ${describe(err)}; gave up after ${attempt} tries, will retry later`,
@@ -153,7 +163,12 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
         continue;
       }
       log.debug({ method, path, status, ms: Date.now() - started }, "scim: request");
-      if (status >= 200 && status < 300) return { status, body };
+      if (status >= 200 && status < 300) {
+        // Discovery endpoints may be anonymous: they prove nothing about the token.
+        if (!DISCOVERY_PATH.test(path)) lastSuccessAt = Date.now();
+        return { status, body };
+      }
+      if (status === 401 || status === 403 || status === 429 || status >= 500) lastFailureAt = Date.now();
       if (status === 429) {
         const asked = parseRetryAfter(retryAfter);
         if (asked !== undefined && asked > retry.maxRetryAfterMs) {
@@ -192,6 +207,7 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
   return {
     request,
     bucket,
+    health: () => ({ lastSuccessAt, lastFailureAt }),
     close() {
       closed = true;
     },

@@ -16,8 +16,18 @@
 // switches to PUT. Group membership is only ever changed with PATCH deltas (add members /
 // remove members[value eq "id"]), never by PUT of the member list; without PATCH it fails.
 //
-// Groups are found by displayName (exact compare) and created when missing; the groups of a User
-// are the Groups that list it as a member (filter members[value eq "id"]).
+// Groups are found by displayName (exact compare) and created when missing, once per name (the
+// connector base's single-flight: displayName is not unique in SCIM, RFC 7643 section 8.7.1), with
+// externalId `roster:<connector>:<name>` so that Roster's own groups are recognisable. Group ids are
+// kept per connector (from look-ups, creations and every full listing; dropped on a 404). When
+// several groups share a name, adds go to one picked the same way every time (Roster's own first,
+// then the smallest id), removals go to all of them, and duplicateGroups() names them.
+// The groups of a User are those its own `groups` attribute lists (direct ones, by the group ids
+// known from the last listing or look-up) when the service fills it in, else the Groups that list
+// it as a member (filter members[value eq "id"]).
+//
+// Requests: discovery is read once per connector client (a Connector change makes a new one) and
+// again after DISCOVERY_MAX_AGE_MS; check() sends no probe while requests keep succeeding.
 //
 // HTTP, pacing and retries: see client.ts. The token is checked before it is used (it must be a
 // valid HTTP header value, base/credentials.ts) and is never logged nor put into an error: errors
@@ -69,6 +79,8 @@ export type ScimConnectorOptions = {
   timeoutMs?: number;
   /** Retry bounds (defaults: 5 tries, backoff 250 ms doubling up to 8 s, Retry-After up to 60 s). */
   retry?: Partial<RetryTiming>;
+  /** The Connector's name: the groups Roster creates carry externalId `roster:<name>:<group>`. */
+  name?: string;
 };
 
 export interface ScimConnector extends TargetConnector {
@@ -79,7 +91,12 @@ export interface ScimConnector extends TargetConnector {
 }
 
 type Json = Record<string, unknown>;
-type Group = { id: string; displayName: string };
+type Group = { id: string; displayName: string; externalId?: string };
+
+/** How long discovered capabilities are used before they are read again. */
+export const DISCOVERY_MAX_AGE_MS = 60 * 60_000;
+/** check() probes the service when no request has succeeded for this long (or one failed since). */
+export const PROBE_QUIET_MS = 5 * 60_000;
 
 export const DEFAULT_REQUESTS_PER_SECOND = 10;
 const DEFAULT_PAGE_SIZE = 100;
@@ -124,6 +141,7 @@ export function createScimConnector(
   });
 
   let capabilities: ScimCapabilities | undefined;
+  let discoveredAt = 0;
   let discovering: Promise<ScimCapabilities> | undefined;
   let usersPath = "/Users";
   let groupsPath = "/Groups";
@@ -150,11 +168,13 @@ export function createScimConnector(
     usersPath = endpoint("User", "/Users");
     groupsPath = endpoint("Group", "/Groups");
     capabilities = { ...readServiceProviderConfig(config), resourceTypes };
+    discoveredAt = Date.now();
     return capabilities;
   }
 
+  /** The capabilities, discovered once (single-flight) and again once they are DISCOVERY_MAX_AGE_MS old. */
   async function known(): Promise<ScimCapabilities> {
-    if (capabilities) return capabilities;
+    if (capabilities && Date.now() - discoveredAt < DISCOVERY_MAX_AGE_MS) return capabilities;
     discovering ??= discover().finally(() => (discovering = undefined));
     return discovering;
   }
@@ -202,14 +222,65 @@ export function createScimConnector(
   const byExternalId = (employeeId: string) =>
     listAll(usersPath, { filter: eqFilter(EMPLOYEE_ID_ATTRIBUTE, employeeId) }, DEFAULT_PAGE_SIZE);
 
-  async function findGroup(name: string): Promise<Group | undefined> {
+  // --- groups: ids kept per connector, duplicates noted ---------------------------------------
+
+  const groupExternalId = (name: string) => `roster:${opts.name ?? "scim"}:${name}`;
+  /** displayName -> the groups of that name, the one adds go to first. */
+  const groupsByName = new Map<string, Group[]>();
+  /** Group id -> displayName, for reading a User's `groups`. */
+  const groupNames = new Map<string, string>();
+  /** displayName -> how many groups have it, where more than one. */
+  const duplicates = new Map<string, number>();
+
+  const toGroup = (g: Json): Group => {
+    const externalId = field(g, "externalId");
+    return {
+      id: toId(field(g, "id"))!,
+      displayName: String(field(g, "displayName") ?? ""),
+      ...(typeof externalId === "string" ? { externalId } : {}),
+    };
+  };
+
+  /** Roster's own group first, then by id: every worker and every replica picks the same one. */
+  const preferred = (a: Group, b: Group) =>
+    Number(b.externalId === groupExternalId(b.displayName)) -
+      Number(a.externalId === groupExternalId(a.displayName)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+  function remember(name: string, found: Group[]): Group[] {
+    const sorted = [...found].sort(preferred);
+    if (sorted.length) groupsByName.set(name, sorted);
+    else groupsByName.delete(name);
+    for (const g of sorted) groupNames.set(g.id, g.displayName);
+    if (sorted.length > 1) {
+      if (duplicates.get(name) !== sorted.length)
+        log.warn(
+          { group: name, ids: sorted.map((g) => g.id) },
+          `scim: ${sorted.length} groups are named ${JSON.stringify(name)}; adding to ${sorted[0]!.id}, removing from all`,
+        );
+      duplicates.set(name, sorted.length);
+    } else duplicates.delete(name);
+    return sorted;
+  }
+
+  function forgetGroup(group: Group): void {
+    const kept = (groupsByName.get(group.displayName) ?? []).filter((g) => g.id !== group.id);
+    if (kept.length) groupsByName.set(group.displayName, kept);
+    else groupsByName.delete(group.displayName);
+    groupNames.delete(group.id);
+  }
+
+  /** Every group of this name, looked up now (displayName compared exactly, whatever the filter did). */
+  async function lookUpGroups(name: string): Promise<Group[]> {
     const found = (
-      await listAll(groupsPath, { filter: eqFilter("displayName", name), attributes: "displayName" }, 50)
+      await listAll(
+        groupsPath,
+        { filter: eqFilter("displayName", name), attributes: "displayName,externalId" },
+        50,
+      )
     )
-      .map((g) => ({ id: toId(field(g, "id"))!, displayName: String(field(g, "displayName") ?? "") }))
+      .map(toGroup)
       .filter((g) => g.displayName === name);
-    if (found.length > 1) throw new Error(`SCIM: ${found.length} groups are named ${JSON.stringify(name)}`);
-    return found[0];
+    return remember(name, found);
   }
 
   function toAccount(user: Json, groups: string[]): ActualAccount {
@@ -277,6 +348,9 @@ export function createScimConnector(
 
     async check() {
       await known();
+      // Requests that keep succeeding prove reachability and the token: no probe of its own then.
+      const { lastSuccessAt, lastFailureAt } = client.health();
+      if (lastSuccessAt > lastFailureAt && Date.now() - lastSuccessAt < PROBE_QUIET_MS) return;
       // The ServiceProviderConfig may be anonymous: a list request proves the token works.
       readListResponse(
         (
@@ -306,6 +380,21 @@ export function createScimConnector(
       return found.filter(
         (u) => String(field(u, USERNAME_ATTRIBUTE) ?? "").toLowerCase() === username.toLowerCase(),
       );
+    },
+    async searchByEmail(email) {
+      const found = await listAll(usersPath, { filter: eqFilter("emails.value", email) }, DEFAULT_PAGE_SIZE);
+      // The primary email (the first, when none is marked primary), compared case-insensitively.
+      return found.filter((u) => primaryEmail(u)?.toLowerCase() === email.toLowerCase());
+    },
+    async writeOwnershipKey(id, _user, employeeId) {
+      if (!(await patchSupported()))
+        throw new Error(`SCIM service at ${spec.baseURL} does not support PATCH; accounts cannot be linked`);
+      await client.request("PATCH", userPath(id), {
+        body: {
+          schemas: [PATCH_OP_SCHEMA],
+          Operations: [{ op: "add", path: "externalId", value: employeeId }],
+        },
+      });
     },
     // Looked up by externalId, then by userName (see above).
     findsByUsername: true,
@@ -359,6 +448,17 @@ export function createScimConnector(
         [keyOf(user, "active") ?? "active"]: enabled,
       }));
     },
+    async setPassword(ref, password) {
+      // Only needed when a create's password did not take (SCIM creates carry it in the POST).
+      if (!(await patchSupported()))
+        throw new Error(`SCIM service at ${spec.baseURL} does not support PATCH; the password cannot be set`);
+      await client.request("PATCH", userPath(ref.id), {
+        body: {
+          schemas: [PATCH_OP_SCHEMA],
+          Operations: [{ op: "replace", path: "password", value: password }],
+        },
+      });
+    },
     async removeAccount(ref) {
       await client.request("DELETE", userPath(ref.id));
     },
@@ -366,17 +466,39 @@ export function createScimConnector(
     /** The Groups that have userId as a member. */
     async groupsOf(userId) {
       const filter = valuePathFilter("members", "value", userId);
-      return (await listAll(groupsPath, { filter, attributes: "displayName" }, DEFAULT_PAGE_SIZE)).map(
-        (g) => ({
-          id: toId(field(g, "id"))!,
-          displayName: String(field(g, "displayName") ?? ""),
-        }),
-      );
+      return (
+        await listAll(groupsPath, { filter, attributes: "displayName,externalId" }, DEFAULT_PAGE_SIZE)
+      ).map(toGroup);
+    },
+    groupsFromEntry(user) {
+      // Only a non-empty list counts: services that leave `groups` out (RFC 7643 makes it
+      // optional) cannot be told from a User in no group, so those are looked up.
+      const listed = field(user, "groups");
+      if (!Array.isArray(listed) || listed.length === 0) return undefined;
+      const names = new Set<string>();
+      for (const g of listed) {
+        if (String(field(g, "type") ?? "direct").toLowerCase() === "indirect") continue;
+        // By id, not by `display` (a label the service makes up): a group not known by id is asked.
+        const id = toId(field(g, "value"));
+        const name = id === undefined ? undefined : groupNames.get(id);
+        if (name === undefined) return undefined;
+        names.add(name);
+      }
+      return [...names].sort();
     },
     groupName: (g) => g.displayName,
-    findGroup,
+    findGroups: lookUpGroups,
     async listGroups(pageSize = DEFAULT_PAGE_SIZE) {
-      return (await listAll(groupsPath, { attributes: "displayName,members" }, pageSize)).map((g) => {
+      const listed = await listAll(groupsPath, { attributes: "displayName,externalId,members" }, pageSize);
+      // The full listing is the best knowledge of group ids and of duplicates there is.
+      const byName = new Map<string, Group[]>();
+      for (const g of listed.map(toGroup))
+        byName.set(g.displayName, [...(byName.get(g.displayName) ?? []), g]);
+      groupsByName.clear();
+      groupNames.clear();
+      duplicates.clear();
+      for (const [name, found] of byName) remember(name, found);
+      return listed.map((g) => {
         const members = field(g, "members");
         return {
           name: String(field(g, "displayName") ?? ""),
@@ -387,32 +509,42 @@ export function createScimConnector(
       });
     },
     async addMember(name, userId) {
-      let group = await findGroup(name);
-      if (!group) {
+      for (let lookedUp = false; ; lookedUp = true) {
+        const cached = lookedUp ? undefined : groupsByName.get(name)?.[0];
+        const group = cached ?? (await lookUpGroups(name))[0];
+        if (!group) return false;
         try {
-          await client.request("POST", groupsPath, {
-            body: { schemas: [CORE_GROUP_SCHEMA], displayName: name, members: [{ value: userId }] },
-          });
-          log.info({ group: name }, "scim: created group");
-          return;
+          await patchGroup(group, [{ op: "add", path: "members", value: [{ value: userId }] }]);
+          return true;
         } catch (err) {
-          if (!isHttpError(err, 409)) throw err;
-          group = await findGroup(name); // created concurrently
-          if (!group) throw err;
+          if (isHttpError(err, 409)) return true; // already a member
+          if (!isHttpError(err, 404)) throw err;
+          forgetGroup(group); // deleted outside Roster: look again
+          if (lookedUp) return false;
         }
       }
-      try {
-        await patchGroup(group, [{ op: "add", path: "members", value: [{ value: userId }] }]);
-      } catch (err) {
-        if (!isHttpError(err, 409)) throw err; // already a member
-      }
     },
+    async createGroup(name, userId) {
+      const res = await client.request("POST", groupsPath, {
+        body: {
+          schemas: [CORE_GROUP_SCHEMA],
+          displayName: name,
+          externalId: groupExternalId(name),
+          members: [{ value: userId }],
+        },
+      });
+      const id = toId(field(res.body, "id"));
+      if (id !== undefined)
+        remember(name, [...(groupsByName.get(name) ?? []), { ...toGroup(res.body as Json), id }]);
+    },
+    duplicateGroups: () => [...duplicates.keys()].sort(),
     async removeMember(group, userId) {
       try {
         await patchGroup(group, [{ op: "remove", path: valuePathFilter("members", "value", userId) }]);
       } catch (err) {
         // Not a member (any more): RFC 7644 noTarget, or the group went away.
-        if (isHttpError(err, 404) || (isHttpError(err, 400) && err.scimType === "noTarget")) return;
+        if (isHttpError(err, 404)) return forgetGroup(group);
+        if (isHttpError(err, 400) && err.scimType === "noTarget") return;
         throw err;
       }
     },
@@ -423,6 +555,16 @@ export function createScimConnector(
   return {
     ...createConnector(primitives, { logger: log, fence: opts.fence, scrubber: secrets }),
     managedAttributes: managed,
-    discover: secrets.guard(discover),
+    discover: secrets.guard(known),
   };
+}
+
+/** A User's primary email address: the one marked primary, else the first. */
+function primaryEmail(user: Json): string | undefined {
+  const emails = field(user, "emails");
+  if (!Array.isArray(emails)) return undefined;
+  const entries = emails.filter((e): e is Json => typeof e === "object" && e !== null);
+  const chosen = entries.find((e) => field(e, "primary") === true) ?? entries[0];
+  const value = chosen && field(chosen, "value");
+  return typeof value === "string" ? value : undefined;
 }
