@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the packaging tests (test/packaging) need: Debian's lua5.1 (its compiler lists the
-# globals the Argo CD health scripts read) and prometheus (for promtool), then builds helm and the
-# argocd CLI from their pinned Go modules (test/packaging/helm, test/packaging/argocd) into the
-# user's cache. Does nothing that is already there.
+# globals the Argo CD health scripts read), prometheus (for promtool) and chromium (headless, for
+# the HTML access review), then builds helm, the argocd CLI and the Grafana dashboard schema check
+# from their pinned Go modules (test/packaging/helm, argocd, grafana) into the user's cache. Does
+# nothing that is already there.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 missing=()
 command -v lua5.1 >/dev/null || missing+=(lua5.1)
 command -v promtool >/dev/null || missing+=(prometheus)
+# Headless Chromium renders `roster report -o html` in test/packaging/report-html.test.ts.
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup-packaging: installing ${missing[*]} from Debian's packages" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -26,3 +29,4 @@ fi
 
 bash "$here/../test/packaging/helm/build.sh" >/dev/null
 bash "$here/../test/packaging/argocd/build.sh" >/dev/null
+bash "$here/../test/packaging/grafana/build.sh" >/dev/null

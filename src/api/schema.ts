@@ -489,13 +489,6 @@ export const ConnectorSpec = Type.Object(
       message: "exactly one of spec.ldap or spec.scim must be set",
     },
     {
-      // Acting on orphans (through the brake) is not built yet: refusing is safer than ignoring.
-      rule: "!has(self.orphans) || self.orphans in ['Ignore', 'Report']",
-      message:
-        "orphans: Disable and Delete are not implemented yet; Roster only reports orphans (use Report or Ignore)",
-      fieldPath: ".orphans",
-    },
-    {
       rule: "!has(self.adoption) || !has(self.adoption.mode) || self.adoption.mode != 'Automatic' || (has(self.adoption.match) && self.adoption.match != 'None')",
       message: "adoption.mode Automatic needs adoption.match Username or Email",
       fieldPath: ".adoption.mode",

@@ -1,10 +1,13 @@
 // `roster report`: the access review of a namespace (or all), from Employee and Connector status
-// and, with --check-targets, from the LDAP targets themselves. See HELP for flags and exit codes.
+// and, with --check-targets, from the LDAP and SCIM targets themselves. See HELP for flags and
+// exit codes.
 import { tryParseDuration } from "../api/durations.ts";
 import { parseArgs } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Connector, Employee } from "../api/types.ts";
 import { createLdapConnector } from "../connectors/ldap/connector.ts";
+import { createScimConnector } from "../connectors/scim/connector.ts";
+import type { TargetConnector } from "../connectors/types.ts";
 import {
   buildReview,
   isLeaver,
@@ -13,6 +16,7 @@ import {
   renderReviewTable,
   type TargetCheck,
 } from "../hr/review.ts";
+import { renderReviewHtml } from "../hr/review-html.ts";
 import {
   CliUsageError,
   commandName,
@@ -43,14 +47,18 @@ Employee status.accounts and status.entitlements; then the exceptions:
   Drifted              Employees with condition Drifted=True; Connector status.driftedAccounts
   DeprovisioningHeld   Connector status.heldDeprovisions or condition DeprovisioningHeld=True
   ExpiringGrant        with --expiring-within: grants whose until falls within that time
+  AdoptionCandidate    an account made before Roster that matches the person and waits to be
+                       linked (state Unlinked; annotation roster.dev/adopt links it)
 
 Flags:
 ${KUBE_FLAGS_HELP}
   -A, --all-namespaces     review every namespace
-  -o, --output FORMAT      table (default), csv (one file: record=access|exception) or json
-  --check-targets          read each leaver's entry directly in every LDAP Connector of its
-                           namespace (binds with the Connector's Secret; needs network access to
-                           the directory and read access to the Secrets)
+  -o, --output FORMAT      table (default), csv (one file: record=access|exception), json, or
+                           html (one self-contained page to open or print: counts, exceptions
+                           first, then per connector and per person)
+  --check-targets          read each leaver's account directly in every Connector of its
+                           namespace, LDAP and SCIM (with the Connector's Secret; needs network
+                           access to the targets and read access to the Secrets)
   --expiring-within DUR    list grants expiring within DUR (e.g. 14d, 36h, 2w)
   -h, --help               this help
 
@@ -64,6 +72,7 @@ Examples:
   ${cmd} report -n people
   ${cmd} report -A --check-targets --expiring-within 14d
   ${cmd} report -n people -o csv > access-review.csv
+  ${cmd} report -n people --check-targets -o html > access-review.html
   kubectl roster report --context prod -n people -o json
 `;
 
@@ -92,8 +101,8 @@ async function run(args: string[]): Promise<number> {
   if (positionals.length > 0)
     throw new CliUsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const output = values.output;
-  if (output !== "table" && output !== "csv" && output !== "json")
-    throw new CliUsageError(`--output ${output}: expected table, csv or json`);
+  if (output !== "table" && output !== "csv" && output !== "json" && output !== "html")
+    throw new CliUsageError(`--output ${output}: expected table, csv, json or html`);
   if (values["all-namespaces"] && values.namespace)
     throw new CliUsageError("give --namespace or --all-namespaces, not both");
   let expiringWithinMs: number | undefined;
@@ -127,12 +136,15 @@ async function run(args: string[]): Promise<number> {
     notes,
   });
   if (output === "json") await writeOut(renderReviewJson(review));
-  else if (output === "csv") await writeOut(renderReviewCsv(review));
+  else if (output === "html") {
+    const cluster = `${kc.getCurrentContext()} (${kc.getCurrentCluster()?.server ?? "in-cluster"})`;
+    await writeOut(renderReviewHtml(review, { cluster }, { allNamespaces: all }));
+  } else if (output === "csv") await writeOut(renderReviewCsv(review));
   else await writeOut(renderReviewTable(review, { allNamespaces: all }));
   return review.exceptions.length > 0 ? EXIT_EXCEPTIONS : 0;
 }
 
-/** Reads every leaver's entry in each LDAP Connector of the leaver's namespace. */
+/** Reads every leaver's account directly in each Connector (LDAP or SCIM) of its namespace. */
 async function checkTargets(
   kc: KubeConfig,
   employees: Employee[],
@@ -147,29 +159,47 @@ async function checkTargets(
     const name = connector.metadata.name;
     const mine = leavers.filter((e) => (e.metadata.namespace ?? "default") === namespace);
     if (mine.length === 0) continue;
-    const ldap = connector.spec.ldap;
-    if (!ldap) {
-      notes.push(`Connector ${namespace}/${name} is not LDAP: its leavers were checked from status only`);
+    const { ldap, scim } = connector.spec;
+    if (!ldap && !scim) {
+      notes.push(
+        `Connector ${namespace}/${name} has neither spec.ldap nor spec.scim: its leavers were checked from status only`,
+      );
       continue;
     }
     const check = (e: Employee) => ({ namespace, employee: e.metadata.name, connector: name });
-    let client: ReturnType<typeof createLdapConnector>;
+    let client: TargetConnector;
     try {
-      const password = await readSecretKey(kc, namespace, ldap.bindPasswordSecretRef);
-      const ca = ldap.caSecretRef ? await readSecretKey(kc, namespace, ldap.caSecretRef) : undefined;
-      client = createLdapConnector(ldap, password, {
-        ...(ca ? { ca } : {}),
-        timeoutMs: 15_000,
-        connectTimeoutMs: 5_000,
-      });
+      const credentialRef = ldap ? ldap.bindPasswordSecretRef : scim!.tokenSecretRef;
+      const caRef = ldap ? ldap.caSecretRef : scim!.caSecretRef;
+      const credential = await readSecretKey(kc, namespace, credentialRef);
+      const ca = caRef ? await readSecretKey(kc, namespace, caRef) : undefined;
+      client = ldap
+        ? createLdapConnector(ldap, credential, {
+            ...(ca ? { ca } : {}),
+            timeoutMs: 15_000,
+            connectTimeoutMs: 5_000,
+          })
+        : createScimConnector(scim!, credential, {
+            ...(ca ? { ca } : {}),
+            timeoutMs: 15_000,
+            // A review reads; it does not wait out a long Retry-After.
+            retry: { attempts: 3, maxRetryAfterMs: 10_000 },
+            name,
+          });
     } catch (error) {
       for (const e of mine) checks.push({ ...check(e), error: (error as Error).message });
       continue;
     }
     try {
       await eachLimited(mine, 4, async (e) => {
+        // The id the operator recorded (a SCIM id, a DN) is read directly when the target allows.
+        const recorded = e.status?.accounts?.find((a) => a.connector === name)?.id;
         try {
-          const found = await client.findAccount(String(e.spec.employeeId), String(e.spec.username));
+          const found = await client.findAccount(
+            String(e.spec.employeeId),
+            String(e.spec.username),
+            recorded,
+          );
           checks.push({
             ...check(e),
             ...(found ? { account: { id: found.id, enabled: found.enabled } } : {}),

@@ -142,7 +142,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     for (const e of employees.list(namespace)) enqueueEmployee(keyOf(e));
   };
 
-  const scan = new ScanController({
+  const scan: ScanController = new ScanController({
     logger,
     getConnector: (namespace, name) => connectors.get(namespace, name),
     objects,
@@ -150,14 +150,15 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     events,
     drifted: (employee) => enqueueEmployee(keyOf(employee)),
     scanned: (connector) => connectorController.enqueue(connector),
+    brake: (): BrakeGate => brake,
   });
-  const managed = (connector: Connector) =>
+  const managed = (connector: Connector): number =>
     managedAccountCount(
       connector.metadata.name,
       employees.list(connector.metadata.namespace),
       scan.managed(connector),
     );
-  const brake = new BrakeGate({
+  const brake: BrakeGate = new BrakeGate({
     custom,
     managed,
     events,

@@ -2,15 +2,24 @@
 // account with paged requests and compares in memory with what the planner wants (compareScan):
 // with nothing changed it writes nothing anywhere. Drift it finds is handed to the Employee
 // controller, which corrects or reports it.
+//
+// With orphans Disable or Delete, an orphan Roster made (it carries an employeeId no Employee of
+// the namespace has) is disabled or deleted through the brake, once two scans in a row found it
+// (an Employee created a moment ago is not in the first one's cache yet). Accounts without an
+// employeeId were never Roster's and are only reported; protected ones are never touched.
 import type { Logger } from "pino";
 import type { Connector, Employee } from "../api/types.ts";
+import type { ActualAccount } from "../connectors/types.ts";
 import { compareScan, type ScanResult } from "../plan/scan.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { connectorPaused } from "../plan/employee.ts";
 import { parseDuration } from "../api/durations.ts";
 import { driftAccounts, driftDetected, managedAccounts, orphanAccounts } from "../observe/metrics.ts";
 import type { EventRecorder } from "./events.ts";
-import type { TargetPool } from "./targets.ts";
+import type { Target, TargetPool } from "./targets.ts";
+import type { BrakeGate } from "./brake.ts";
+import { API_VERSION } from "../api/schema.ts";
+import { accountMapping, protectedBy } from "../plan/employee.ts";
 import { WorkQueue, keyOf, splitKey, type ReconcileResult } from "./queue.ts";
 
 export type ScanControllerOptions = {
@@ -23,6 +32,8 @@ export type ScanControllerOptions = {
   drifted(employee: Employee): void;
   /** The scan's figures changed: refresh the Connector's status. */
   scanned(connector: Connector): void;
+  /** The mass-change brake (a getter: the brake's percentage needs this controller's counts). */
+  brake(): BrakeGate;
 };
 
 const FIRST_SCAN_DELAY_MS = 2000;
@@ -35,6 +46,8 @@ export class ScanController {
   private readonly drifts = new Map<string, string>();
   /** Connector key -> the duplicate group names its last scan saw (JSON), for Connector status. */
   private readonly duplicates = new Map<string, string>();
+  /** Connector key -> ids of the orphans with an employeeId its last scan found. */
+  private readonly orphansSeen = new Map<string, Set<string>>();
 
   constructor(options: ScanControllerOptions) {
     this.options = options;
@@ -49,6 +62,7 @@ export class ScanController {
   forget(connector: Connector): void {
     this.results.delete(keyOf(connector));
     this.duplicates.delete(keyOf(connector));
+    this.orphansSeen.delete(keyOf(connector));
   }
 
   result(connector: Connector): ScanResult | undefined {
@@ -100,12 +114,55 @@ export class ScanController {
       void this.options.events.record(employee, "Warning", "DriftDetected", `${name}: ${drift.detail}`);
       this.options.drifted(employee);
     }
+    await this.actOnOrphans(connector, target, result, accounts);
     const duplicates = JSON.stringify(target.client.duplicateGroups());
     const duplicatesChanged = (this.duplicates.get(key) ?? "[]") !== duplicates;
     this.duplicates.set(key, duplicates);
     if (JSON.stringify(previous) !== JSON.stringify(result) || duplicatesChanged)
       this.options.scanned(connector);
     return { requeueAfter: interval };
+  }
+
+  private async actOnOrphans(
+    connector: Connector,
+    target: Target,
+    result: ScanResult,
+    accounts: readonly ActualAccount[],
+  ): Promise<void> {
+    const key = keyOf(connector);
+    const action = connector.spec.orphans;
+    const seenBefore = this.orphansSeen.get(key) ?? new Set<string>();
+    const owned = result.orphans.filter((o) => o.employeeId !== "");
+    this.orphansSeen.set(key, new Set(owned.map((o) => o.id)));
+    if (action !== "Disable" && action !== "Delete") return;
+    const byId = new Map(accounts.map((a) => [a.id, a]));
+    const groupKey = accountMapping(connector, { employees: [] }).groupKey;
+    const subject = { ...connector, kind: "Connector", apiVersion: API_VERSION };
+    for (const orphan of owned) {
+      const account = byId.get(orphan.id);
+      if (!account || !seenBefore.has(orphan.id) || protectedBy(connector, account, groupKey)) continue;
+      if (action === "Disable" && !account.enabled) continue;
+      const person = `${connector.metadata.namespace ?? "default"}/${orphan.employeeId}`;
+      try {
+        const decision = await this.options.brake().request(connector, person);
+        if (!decision.allowed) continue;
+        const ref = { id: orphan.id, employeeId: orphan.employeeId };
+        if (action === "Delete") await target.client.deleteAccount(ref);
+        else await target.client.setEnabled(ref, false);
+        await this.options.brake().withdraw(connector, person);
+        void this.options.events.record(
+          subject,
+          "Normal",
+          action === "Delete" ? "OrphanDeleted" : "OrphanDisabled",
+          `${action === "Delete" ? "deleted" : "disabled"} ${orphan.id}: employeeId ${orphan.employeeId} belongs to no Employee (orphans: ${action})`,
+        );
+      } catch (error) {
+        this.options.logger.warn(
+          { connector: key, id: orphan.id, error: (error as Error).message },
+          "orphan action failed; the next scan tries again",
+        );
+      }
+    }
   }
 
   shutdown(): Promise<void> {

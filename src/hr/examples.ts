@@ -44,7 +44,7 @@ manager:
 /** A BambooHR custom report (or the API's report endpoint as CSV). */
 export const BAMBOOHR_MAPPING = `# A BambooHR-shaped export (a custom report, or the API's report endpoint as CSV) -> Employee.
 # BambooHR carries no usernames: first.last, then first.middle-initial.last, then a number.
-employeeId: "Employee #"  # quoted: a bare # starts a YAML comment
+employeeId: "Employee #" # quoted: a bare # starts a YAML comment
 username:
   generate:
     - "{First Name}.{Last Name}"

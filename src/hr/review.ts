@@ -36,6 +36,7 @@ export const EXCEPTION_KINDS = [
   "Drifted",
   "DeprovisioningHeld",
   "ExpiringGrant",
+  "AdoptionCandidate",
 ] as const;
 export type ExceptionKind = (typeof EXCEPTION_KINDS)[number];
 
@@ -191,6 +192,16 @@ export function buildReview(input: ReviewInput): Review {
           detail: `${life.reason}, but ${e.found.join("; ")}`,
         });
       }
+    }
+    for (const a of employee.status?.accounts ?? []) {
+      if (a.state !== "Unlinked") continue;
+      exceptions.push({
+        kind: "AdoptionCandidate",
+        ...where,
+        connector: a.connector,
+        ...(a.id ? { account: a.id } : {}),
+        detail: `an account that existed before Roster matches this person and is not linked; link it with the annotation roster.dev/adopt: "${a.connector}"`,
+      });
     }
     const drifted = condition(employee, "Drifted");
     if (drifted?.status === "True")

@@ -7,7 +7,13 @@ import { rfc3339Seconds } from "../api/conditions.ts";
 import type { ActualAccount } from "../connectors/types.ts";
 import { evaluateAccess } from "../policy/evaluate.ts";
 import { deprovisionLimit, managedAccountCount } from "./brake.ts";
-import { accountMapping, accountOperations, connectorsToVisit, type NamespaceObjects } from "./employee.ts";
+import {
+  accountMapping,
+  accountOperations,
+  adoptionApproved,
+  connectorsToVisit,
+  type NamespaceObjects,
+} from "./employee.ts";
 import type { Operation } from "./plan.ts";
 
 export type RosterState = {
@@ -21,7 +27,7 @@ export type PlannedChange = {
   employee: string;
   username: string;
   connector: string;
-  action: "create" | "update" | "enable" | "disable" | "delete" | "none";
+  action: "create" | "adopt" | "update" | "enable" | "disable" | "delete" | "none";
   attributes: string[];
   groupsAdded: string[];
   groupsRemoved: string[];
@@ -113,6 +119,28 @@ export function previewPlan(current: RosterState, proposed: RosterState, now: Da
     for (const connectorName of connectorsToVisit(employee, objects, now)) {
       const connector = connectors.get(connectorName);
       if (!connector) continue;
+      // An account made before Roster that the change links (annotation or Automatic): listed as
+      // its own kind of change; what linking corrects on it is known only once the target is read.
+      const unlinked = before?.status?.accounts?.find(
+        (a) => a.connector === connectorName && a.state === "Unlinked" && a.id,
+      );
+      if (unlinked) {
+        const links =
+          access.accounts.has(connectorName) &&
+          (connector.spec.adoption?.mode === "Automatic" || adoptionApproved(employee, connectorName));
+        if (links)
+          changes.push({
+            employee: name,
+            username: employee.spec.username,
+            connector: connectorName,
+            action: "adopt",
+            attributes: [],
+            groupsAdded: [...access.accounts.get(connectorName)!.groups.keys()].sort(),
+            groupsRemoved: [],
+            reason: `links the existing account ${unlinked.id}, then brings its attributes and groups to policy (through the brake)`,
+          });
+        continue;
+      }
       const actual = recordedAccount(before, connector, current);
       // Only what status records is known: a leaver without a recorded account changes nothing.
       if (!actual && !access.accounts.has(connectorName)) continue;
@@ -151,6 +179,7 @@ export function previewPlan(current: RosterState, proposed: RosterState, now: Da
 
 const ACTION_WORDS: Record<PlannedChange["action"], string> = {
   create: "create account",
+  adopt: "link existing account",
   update: "update",
   enable: "enable",
   disable: "disable",
@@ -167,7 +196,9 @@ export function renderPreview(preview: Preview): string {
   }
   const count = (pred: (c: PlannedChange) => boolean) => preview.changes.filter(pred).length;
   lines.push(
-    `${count((c) => c.action === "create")} to create, ${count((c) => c.action === "update")} to update, ` +
+    `${count((c) => c.action === "create")} to create, ` +
+      (count((c) => c.action === "adopt") ? `${count((c) => c.action === "adopt")} to link, ` : "") +
+      `${count((c) => c.action === "update")} to update, ` +
       `${count((c) => c.action === "enable")} to enable, ${count((c) => c.action === "disable")} to disable, ` +
       `${count((c) => c.action === "delete")} to delete; ` +
       `${preview.changes.reduce((n, c) => n + c.groupsAdded.length, 0)} group memberships added, ` +

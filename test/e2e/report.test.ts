@@ -207,7 +207,7 @@ describe("roster report", () => {
   it("rejects bad flags with exit code 2", async () => {
     const result = await roster([...base(), "--output", "xml"]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("--output xml: expected table, csv or json");
+    expect(result.stderr).toContain("--output xml: expected table, csv, json or html");
     const duration = await roster([...base(), "--expiring-within", "soon"]);
     expect(duration.code).toBe(2);
   });

@@ -225,9 +225,9 @@ const invalid: [string, Manifest, string[]][] = [
   ],
   ["orphans policy unknown", connector({ ldap, orphans: "Keep" }), ["spec.orphans: Unsupported value"]],
   [
-    "orphans Disable, not acted on yet",
-    connector({ ldap, orphans: "Disable" }),
-    ["spec.orphans", "Disable and Delete are not implemented yet"],
+    "adoption Automatic without a match",
+    connector({ ldap, adoption: { mode: "Automatic" } }),
+    ["spec.adoption.mode", "adoption.mode Automatic needs adoption.match Username or Email"],
   ],
   ["credentials unknown", connector({ ldap, credentials: "Email" }), ["spec.credentials: Unsupported value"]],
 ];

@@ -639,11 +639,18 @@ describe("ScanController", () => {
     const scanned: string[] = [];
     const drifted: Employee[] = [];
     const pool = newPool();
+    const brake = new BrakeGate({
+      custom: kube.custom,
+      managed: () => 0,
+      events: new EventRecorder(kube.kc, { logger }),
+      changed: () => {},
+    });
     const scan = new ScanController({
       logger,
       getConnector,
       objects: objectsOf,
       pool,
+      brake: () => brake,
       events: new EventRecorder(kube.kc, { logger }),
       drifted: (e) => drifted.push(e),
       scanned: (c) => {

@@ -113,7 +113,7 @@ export const WATCH_RULES: Rule[] = [
     verbs: ["get", "patch", "update"],
   },
   { apiGroups: ["roster.dev"], resources: ["employees/finalizers"], verbs: ["update"] },
-  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "create"] },
+  { apiGroups: [""], resources: ["secrets"], verbs: ["get", "create", "patch"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "get"] },
 ];
 

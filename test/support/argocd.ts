@@ -98,3 +98,8 @@ export function luaGlobals(path: string): { reads: string[]; writes: string[]; m
     methodCalls: [...listing.matchAll(/\bSELF\b/g)].length,
   };
 }
+
+/** The health Argo CD shows for an object with Roster's checks (test/e2e/status.test.ts). */
+export function health(object: { kind: Kind }): Health {
+  return argocdHealth(object);
+}

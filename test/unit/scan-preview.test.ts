@@ -20,6 +20,7 @@ import type { Operation } from "../../src/plan/plan.ts";
 import {
   changeOf,
   previewPlan,
+  renderPreview,
   type BrakeCheck,
   type PlannedChange,
   type RosterState,
@@ -634,6 +635,36 @@ describe("previewPlan", () => {
 
     if (c.brake) expect(preview.brake).toEqual(c.brake);
     if (c.tripsBrake !== undefined) expect(preview.tripsBrake).toBe(c.tripsBrake);
+  });
+
+  it("lists a link of an existing account as its own change once annotated, and nothing before", () => {
+    const unlinkedAda: Employee = {
+      ...ada,
+      status: {
+        ...ada.status,
+        accounts: [
+          { connector: "corp-ldap", id: ldapId("ada"), state: "Unlinked", groups: [], message: "matches" },
+          ...(ada.status?.accounts ?? []).filter((a) => a.connector !== "corp-ldap"),
+        ],
+      },
+    };
+    const adopting = [corpLdap({ adoption: { match: "Username" } }), wiki(), crm()];
+    const current = state([unlinkedAda], adopting);
+    expect(previewPlan(current, state([specOnly(ada)], adopting), NOW).changes).toEqual([]);
+    const annotated = {
+      ...specOnly(ada),
+      metadata: { ...ada.metadata, annotations: { "roster.dev/adopt": "corp-ldap" } },
+    };
+    const preview = previewPlan(current, state([annotated], adopting), NOW);
+    expect(preview.changes).toEqual([
+      expect.objectContaining({
+        employee: "ada",
+        connector: "corp-ldap",
+        action: "adopt",
+        reason: expect.stringContaining(`links the existing account ${ldapId("ada")}`),
+      }),
+    ]);
+    expect(renderPreview(preview)).toContain("1 to link");
   });
 
   it("shows nothing for a proposal that changes nothing", () => {
