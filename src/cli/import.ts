@@ -7,7 +7,9 @@ import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Employee } from "../api/types.ts";
+import type { Connector, Employee } from "../api/types.ts";
+import type { TargetConnector } from "../connectors/types.ts";
+import { readingClient } from "./targets.ts";
 import {
   currentPeople,
   leaverLimit,
@@ -74,12 +76,17 @@ Where to:
                            username has to be changed to fit). Existing files are updated in place.
   --apply                  server-side apply to the cluster (PATCH, field manager ${FIELD_MANAGER})
 ${KUBE_FLAGS_HELP}
+  --check-targets          with a generated username: also keep clear of the account names the
+                           namespace's Connectors' targets hold (read, never written; a target
+                           that cannot be read stops the import)
   -l, --selector SEL       with --apply: only Employees matching this label selector are compared
                            (and can become leavers); map a label (labels.<key>) that matches it
 
 Mapping (Employee field -> column; the fields employeeId, username, givenName, familyName and
 email are required; also displayName, department, title, location, costCenter, manager,
-employmentType, employmentStatus, startDate, endDate, attributes.<name>, labels.<key>):
+employmentType, employmentStatus, startDate, endDate, attributes.<name>, labels.<key>, and
+annotations.roster.dev/adopt: the connectors whose existing account a row should be linked to,
+e.g. {column: Has account, values: {yes: corp-ldap, no: ""}}; see "Adopting accounts"):
   --mapping FILE           YAML map, e.g.  employeeId: Employee ID
                                            attributes: {badge: Badge}
                                            labels.team: Team
@@ -206,6 +213,7 @@ const OPTIONS = {
   out: { type: "string" },
   apply: { type: "boolean", default: false },
   selector: { type: "string", short: "l" },
+  "check-targets": { type: "boolean", default: false },
   mapping: { type: "string" },
   map: { type: "string", multiple: true, default: [] as string[] },
   format: { type: "string" },
@@ -355,6 +363,10 @@ async function importOnce(
       reserved = new Set(
         all.flatMap((e) => (e.spec?.username === undefined ? [] : [String(e.spec.username)])),
       );
+    }
+    if (values["check-targets"] && mapping.username) {
+      reserved ??= new Set();
+      for (const name of await targetUsernames(kc, namespace)) reserved.add(name);
     }
   }
   const limit = leaverLimit(values["max-leavers"], currentPeople(existing));
@@ -648,4 +660,27 @@ async function applyAll(
       progress(`${done}/${changes.length} applied`);
   });
   outcome.written.sort();
+}
+
+/**
+ * The account names every Connector of the namespace holds (lower case, as usernames are compared),
+ * whoever owns them: a generated username must not take one made by hand before Roster.
+ */
+async function targetUsernames(kc: KubeConfig, namespace: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const connector of await listAll<Connector>(kc, rosterPath("connectors", namespace))) {
+    let client: TargetConnector | undefined;
+    try {
+      client = await readingClient(kc, connector);
+      for (const account of await client.listAccounts(500)) names.push(account.username.toLowerCase());
+    } catch (error) {
+      throw new Error(
+        `--check-targets: Connector ${namespace}/${connector.metadata.name} could not be read: ${(error as Error).message}`,
+        { cause: error },
+      );
+    } finally {
+      await client?.close().catch(() => {});
+    }
+  }
+  return names;
 }

@@ -5,9 +5,8 @@ import { tryParseDuration } from "../api/durations.ts";
 import { parseArgs } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Connector, Employee } from "../api/types.ts";
-import { createLdapConnector } from "../connectors/ldap/connector.ts";
-import { createScimConnector } from "../connectors/scim/connector.ts";
 import type { TargetConnector } from "../connectors/types.ts";
+import { readingClient } from "./targets.ts";
 import {
   buildReview,
   isLeaver,
@@ -28,7 +27,7 @@ import {
   runCli,
   writeOut,
 } from "./kube.ts";
-import { listAll, readSecretKey, rosterPath } from "../kube/client.ts";
+import { listAll, rosterPath } from "../kube/client.ts";
 
 /** Exit code when the review found exceptions. */
 export const EXIT_EXCEPTIONS = 4;
@@ -159,8 +158,7 @@ async function checkTargets(
     const name = connector.metadata.name;
     const mine = leavers.filter((e) => (e.metadata.namespace ?? "default") === namespace);
     if (mine.length === 0) continue;
-    const { ldap, scim } = connector.spec;
-    if (!ldap && !scim) {
+    if (!connector.spec.ldap && !connector.spec.scim) {
       notes.push(
         `Connector ${namespace}/${name} has neither spec.ldap nor spec.scim: its leavers were checked from status only`,
       );
@@ -169,23 +167,7 @@ async function checkTargets(
     const check = (e: Employee) => ({ namespace, employee: e.metadata.name, connector: name });
     let client: TargetConnector;
     try {
-      const credentialRef = ldap ? ldap.bindPasswordSecretRef : scim!.tokenSecretRef;
-      const caRef = ldap ? ldap.caSecretRef : scim!.caSecretRef;
-      const credential = await readSecretKey(kc, namespace, credentialRef);
-      const ca = caRef ? await readSecretKey(kc, namespace, caRef) : undefined;
-      client = ldap
-        ? createLdapConnector(ldap, credential, {
-            ...(ca ? { ca } : {}),
-            timeoutMs: 15_000,
-            connectTimeoutMs: 5_000,
-          })
-        : createScimConnector(scim!, credential, {
-            ...(ca ? { ca } : {}),
-            timeoutMs: 15_000,
-            // A review reads; it does not wait out a long Retry-After.
-            retry: { attempts: 3, maxRetryAfterMs: 10_000 },
-            name,
-          });
+      client = await readingClient(kc, connector);
     } catch (error) {
       for (const e of mine) checks.push({ ...check(e), error: (error as Error).message });
       continue;

@@ -79,6 +79,7 @@ export function getTarget(employee: Employee, target: FieldTarget): string | und
   let value: unknown;
   if (target.kind === "spec") value = (employee.spec as Record<string, unknown>)[target.field];
   else if (target.kind === "attribute") value = employee.spec.attributes?.[target.name];
+  else if (target.kind === "annotation") value = employee.metadata.annotations?.[target.key];
   else value = employee.metadata.labels?.[target.key];
   if (value === undefined || value === null) return undefined;
   return typeof value === "string" ? value : String(value);
@@ -92,7 +93,8 @@ function putTarget(employee: Employee, target: FieldTarget, value: string | unde
     return;
   }
   const holder = target.kind === "attribute" ? employee.spec : employee.metadata;
-  const mapKey = target.kind === "attribute" ? "attributes" : "labels";
+  const mapKey =
+    target.kind === "attribute" ? "attributes" : target.kind === "annotation" ? "annotations" : "labels";
   const name = target.kind === "attribute" ? target.name : target.key;
   const map = {
     ...((holder as unknown as Record<string, Record<string, string> | undefined>)[mapKey] ?? {}),

@@ -116,6 +116,9 @@ function setTarget(employee: Employee, target: FieldTarget, value: string): void
     case "label":
       employee.metadata.labels = { ...employee.metadata.labels, [target.key]: value };
       return;
+    case "annotation":
+      employee.metadata.annotations = { ...employee.metadata.annotations, [target.key]: value };
+      return;
   }
 }
 

@@ -27,7 +27,14 @@ const LABEL_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 
 /** One mapped field: where it goes (`spec.department`, `spec.attributes.badge`, `metadata.labels.team`). */
 export type FieldTarget =
-  { kind: "spec"; field: SpecField } | { kind: "attribute"; name: string } | { kind: "label"; key: string };
+  | { kind: "spec"; field: SpecField }
+  | { kind: "attribute"; name: string }
+  | { kind: "label"; key: string }
+  /** Only roster.dev/adopt: rows an export marks as having an account already (api.md "Adopting"). */
+  | { kind: "annotation"; key: string };
+
+/** The one annotation an import may set: which connectors' existing accounts to link. */
+export const ADOPT_ANNOTATION = "roster.dev/adopt";
 
 /** HR value -> Employee value; keys are compared trimmed and without regard to case. */
 export type ValueMap = { byKey: ReadonlyMap<string, string>; keys: readonly string[] };
@@ -131,13 +138,14 @@ export function parseFieldKey(key: string): FieldTarget {
       throw new MappingError(`"${key}": attribute names must match ${ATTRIBUTE_NAME.source}`);
     return { kind: "attribute", name };
   }
+  if (key === `annotations.${ADOPT_ANNOTATION}`) return { kind: "annotation", key: ADOPT_ANNOTATION };
   if (key.startsWith("labels.")) {
     const labelKey = key.slice("labels.".length);
     if (!isLabelKey(labelKey)) throw new MappingError(`"${key}": "${labelKey}" is not a valid label key`);
     return { kind: "label", key: labelKey };
   }
   throw new MappingError(
-    `"${key}" is not an Employee field; use one of ${SPEC_FIELDS.join(", ")}, attributes.<name> or labels.<key>`,
+    `"${key}" is not an Employee field; use one of ${SPEC_FIELDS.join(", ")}, attributes.<name>, labels.<key> or annotations.${ADOPT_ANNOTATION}`,
   );
 }
 
@@ -334,5 +342,7 @@ export function fieldPath(target: FieldTarget): string {
       return `spec.attributes.${target.name}`;
     case "label":
       return `metadata.labels.${target.key}`;
+    case "annotation":
+      return `metadata.annotations.${target.key}`;
   }
 }

@@ -15,6 +15,7 @@ import type { Employee } from "../../src/api/types.ts";
 import { registerDirectory } from "../harness/processes.ts";
 import { freshNamespace, kubeFrom, type Kube } from "../support/kube.ts";
 import { check, chartDir, helmBinary } from "../packaging/tools.ts";
+import { scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
 const bin = join(import.meta.dirname, "../../bin/roster.js");
@@ -62,6 +63,53 @@ beforeAll(() => {
   kube = kubeFrom(info);
   work = mkdtempSync(join(tmpdir(), "roster-import-hr-e2e-"));
   registerDirectory(work);
+});
+
+describe("--check-targets keeps generated usernames clear of accounts made by hand", () => {
+  it("a hand-made jsmith in the directory makes John Smith jsmith2 (and without the flag, jsmith)", async () => {
+    const s = await scenario(info, "import-targets");
+    try {
+      await s.ldap.client.add(`uid=jsmith,${s.usersDN}`, {
+        objectClass: ["inetOrgPerson"],
+        uid: "jsmith",
+        cn: "Jane Smith (by hand)",
+        sn: "Smith",
+      });
+      const file = join(work, "john.csv");
+      writeFileSync(
+        file,
+        [
+          HEADER,
+          "21002,John,Smith,john.smith@example.com,Sales,Account Executive,New York,06/01/2022,,Active,Regular,",
+          "",
+        ].join("\n"),
+      );
+      const plan = (...extra: string[]) =>
+        roster([
+          "import",
+          file,
+          "--mapping",
+          workdayMapping,
+          "--apply",
+          "--dry-run",
+          "--kubeconfig",
+          info.kubeconfigPath,
+          "-n",
+          s.namespace,
+          "-o",
+          "json",
+          ...extra,
+        ]);
+      const without = await plan();
+      expect(without.stderr).toBe("");
+      expect((JSON.parse(without.stdout) as Summary).hires.map((h) => h.username)).toEqual(["jsmith"]);
+      const checked = await plan("--check-targets");
+      expect(checked.stderr).toBe("");
+      expect((JSON.parse(checked.stdout) as Summary).hires.map((h) => h.username)).toEqual(["jsmith2"]);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 describe("a Workday-shaped export imports with no hand edits", () => {

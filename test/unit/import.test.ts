@@ -185,6 +185,21 @@ describe("mapping a record to an Employee", () => {
     });
   });
 
+  it("marks rows whose account exists already for adoption (roster.dev/adopt), and nothing else", () => {
+    const m = buildMapping([
+      ...mapping.fields.map((f) => [f.key, f.column] as [string, string]),
+      ["annotations.roster.dev/adopt", { column: "has", values: { yes: "corp-ldap,wiki", no: "" } }],
+    ]);
+    const marked = mapRecord(row(1, { ...good("E1", "ada"), has: "Yes" }), m);
+    expect(marked.problems).toEqual([]);
+    expect(marked.employee?.metadata.annotations).toEqual({ "roster.dev/adopt": "corp-ldap,wiki" });
+    const unmarked = mapRecord(row(2, { ...good("E2", "bo"), has: "no" }), m);
+    expect(unmarked.employee?.metadata.annotations?.["roster.dev/adopt"] ?? "").toBe("");
+    expect(() => buildMapping([["annotations.example.com/other", "x"]])).toThrow(
+      /annotations\.roster\.dev\/adopt/,
+    );
+  });
+
   it("accepts HR spellings of enums and JSON numbers", () => {
     const m = buildMapping([
       ...mapping.fields.map((f) => [f.key, f.column] as [string, string]),
