@@ -92,16 +92,17 @@ function accountsAffected(connector: Connector, old: Connector): boolean {
 
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { logger } = options;
-  const kc = shareConnections(options.kubeconfig);
   let elector: LeaderElector | undefined;
   // Every write first checks that the Lease is still ours (synchronously, by the clock): a replica
-  // that may have lost it exits before the write leaves the process.
+  // that may have lost it exits before the write leaves the process. Checked when the client is
+  // called and again when the request is sent.
   const fence = () => {
     if (elector && !elector.mayWrite()) {
       logger.error("lost leadership: lease not renewed within the renew deadline; exiting before a write");
       process.exit(1);
     }
   };
+  const kc = shareConnections(options.kubeconfig, fence);
   const core = fenced(kc.makeApiClient(CoreV1Api), fence);
   const custom = fenced(kc.makeApiClient(CustomObjectsApi), fence);
   const events = new EventRecorder(kc, { logger });

@@ -27,7 +27,7 @@ type DispatcherFactory = (cluster: unknown, agentOptions: unknown) => unknown;
  */
 const shared = new WeakSet<KubeConfig>();
 
-export function shareConnections(kc: KubeConfig): KubeConfig {
+export function shareConnections(kc: KubeConfig, beforeWrite?: () => void): KubeConfig {
   if (shared.has(kc)) return kc;
   shared.add(kc);
   const target = kc as unknown as { createDispatcher: DispatcherFactory };
@@ -35,10 +35,30 @@ export function shareConnections(kc: KubeConfig): KubeConfig {
   const cache = new Map<string, unknown>();
   target.createDispatcher = (cluster, agentOptions) => {
     const key = JSON.stringify([kc.getCurrentContext(), (cluster as { server?: string } | null)?.server]);
-    if (!cache.has(key)) cache.set(key, create(cluster, agentOptions));
+    if (!cache.has(key)) {
+      const dispatcher = create(cluster, agentOptions) as Dispatcher;
+      if (beforeWrite) checkWrites(dispatcher, beforeWrite);
+      cache.set(key, dispatcher);
+    }
     return cache.get(key);
   };
   return kc;
+}
+
+type Dispatcher = { dispatch(options: { method?: string; path?: string }, handler: unknown): boolean };
+
+/**
+ * Calls `beforeWrite` again as a write leaves for the API server (Leases excepted: they are how
+ * leadership is held). A process frozen between a write's first check and its sending (SIGSTOP, a
+ * long GC pause) must not send it once another replica may have taken over.
+ */
+function checkWrites(dispatcher: Dispatcher, beforeWrite: () => void): void {
+  const dispatch = dispatcher.dispatch.bind(dispatcher);
+  dispatcher.dispatch = (options, handler) => {
+    const method = (options.method ?? "GET").toUpperCase();
+    if (method !== "GET" && method !== "HEAD" && !/\/leases(\/|\?|$)/.test(options.path ?? "")) beforeWrite();
+    return dispatch(options, handler);
+  };
 }
 
 /** Writes status through the status subresource (merge patch; removed fields set to null); skips a no-op. */
