@@ -10,7 +10,9 @@
 // process dies without running any cleanup.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const SETPRIV = "/usr/bin/setpriv";
 const children = new Set<ChildProcess>();
@@ -158,5 +160,43 @@ export async function waitFor(
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${describe()}`);
     await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // A zombie (exited, not yet reaped) still answers kill(pid, 0).
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Removes the temporary directories (named `prefix…`) of runs whose Node process was SIGKILLed:
+ * their servers died with them through the parent-death signal, but no cleanup code ran. Each
+ * directory names its owner in a file `owner`.
+ */
+export function sweepStaleDirectories(prefix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith(prefix));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, "owner"), "utf8").trim());
+      if (owner > 0 && owner !== process.pid && !processAlive(owner))
+        rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // no owner file (yet): not ours to judge
+    }
   }
 }

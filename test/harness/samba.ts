@@ -40,7 +40,14 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Attribute, Change, Client } from "ldapts";
-import { registerDirectory, removeDirectory, startProcess, waitFor, type Managed } from "./processes.ts";
+import {
+  registerDirectory,
+  removeDirectory,
+  startProcess,
+  sweepStaleDirectories,
+  waitFor,
+  type Managed,
+} from "./processes.ts";
 
 const run = promisify(execFile);
 
@@ -334,39 +341,6 @@ async function freeLoopbackAddress(): Promise<string> {
   throw new Error("samba: no free loopback address found");
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true;
-  }
-}
-
-/** Removes directories of runs whose Node process died without cleaning up (each names its owner). */
-function sweepStaleDirectories(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const dir = join(tmpdir(), name);
-    try {
-      const owner = Number(readFileSync(join(dir, "owner"), "utf8").trim());
-      if (owner > 0 && owner !== process.pid && !processAlive(owner))
-        rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // no owner file (yet): not ours to judge
-    }
-  }
-}
-
 async function bound<T>(
   url: string,
   ca: string,
@@ -393,7 +367,7 @@ export async function startSamba(): Promise<SambaAD> {
   if (!existsSync(SAMBA) || !existsSync(SAMBA_TOOL))
     throw new Error(`${SAMBA} not found: run \`npm run setup\` (installs Debian's samba, samba-ad-dc)`);
   if (process.getuid?.() !== 0) throw new Error("samba's AD DC runs only as root");
-  sweepStaleDirectories();
+  sweepStaleDirectories(DIR_PREFIX);
   const templateDir = await template();
   const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
   registerDirectory(dir);

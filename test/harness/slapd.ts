@@ -11,15 +11,7 @@
 // Directories of runs that were SIGKILLed are swept by the next startSlapd.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -29,6 +21,7 @@ import {
   registerDirectory,
   removeDirectory,
   startProcess,
+  sweepStaleDirectories,
   waitFor,
   type Managed,
 } from "./processes.ts";
@@ -187,43 +180,6 @@ pwdCheckQuality: 0
 
 const DIR_PREFIX = "roster-slapd-";
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    // A zombie (exited, not yet reaped) still answers kill(pid, 0).
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true;
-  }
-}
-
-/**
- * Removes directories left behind by runs whose Node process was SIGKILLed (their slapd died with
- * them through the parent-death signal, but no cleanup code ran). Each directory names its owner.
- */
-function sweepStaleDirectories(): void {
-  let names: string[];
-  try {
-    names = readdirSync(tmpdir()).filter((n) => n.startsWith(DIR_PREFIX));
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const dir = join(tmpdir(), name);
-    try {
-      const owner = Number(readFileSync(join(dir, "owner"), "utf8").trim());
-      if (owner > 0 && owner !== process.pid && !processAlive(owner))
-        rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // no owner file (yet): not ours to judge
-    }
-  }
-}
-
 async function canBind(url: string, dn: string, password: string): Promise<boolean> {
   const client = new Client({ url, connectTimeout: 1000, timeout: 2000 });
   try {
@@ -240,7 +196,7 @@ export async function startSlapd(opts: SlapdOptions = {}): Promise<Slapd> {
   const baseDN = opts.baseDN ?? "dc=roster,dc=test";
   const adminDN = `cn=admin,${baseDN}`;
   const adminPassword = randomBytes(18).toString("base64url");
-  sweepStaleDirectories();
+  sweepStaleDirectories(DIR_PREFIX);
   const dir = mkdtempSync(join(tmpdir(), DIR_PREFIX));
   registerDirectory(dir);
   try {
