@@ -16,6 +16,7 @@ const TIMING = [
   "test/e2e/leader-clock.test.ts",
   "test/e2e/resilience.test.ts",
   "test/e2e/scim-requests.test.ts",
+  "test/e2e/shards.test.ts",
 ];
 const SERVERS = ["test/integration/**/*.test.ts", "test/e2e/**/*.test.ts"];
 

@@ -1,6 +1,8 @@
 // CPU profiles of the operator per bench phase, over the inspector protocol (the operator is
 // started with --inspect on loopback when the bench runs with --profile), and a summary of where
 // the time went: self time by function, and inclusive time of the operator's own (src/) functions.
+// The bench runs the operator compiled (dist/, see buildOperator): its frames are shown as src/
+// paths with the compiled file's line numbers.
 import { writeFileSync } from "node:fs";
 
 type CallFrame = { functionName: string; url: string; lineNumber: number; columnNumber: number };
@@ -23,6 +25,9 @@ export type ProfileSummary = {
   self: ProfileLine[];
   inclusiveSrc: ProfileLine[];
 };
+
+/** The operator's own code: the sources, or their compiled copy; not a dependency's dist/. */
+const OWN = { test: (url: string) => /\/(src|dist)\//.test(url) && !url.includes("/node_modules/") };
 
 export class Profiler {
   private readonly ws: WebSocket;
@@ -106,15 +111,15 @@ export function summarize(profile: CpuProfile, file: string, top = 15): ProfileS
     hits.set(samples[i]!, (hits.get(samples[i]!) ?? 0) + (deltas[i + 1] ?? deltas[i] ?? 0) / 1000);
   const label = (f: CallFrame) => ({
     fn: f.functionName || "(anonymous)",
-    where: `${f.url.replace(/^file:\/\/.*?\/(src|node_modules)\//, "$1/")}:${f.lineNumber + 1}`,
+    where: `${f.url.replace(/^file:\/\/.*?\/(src|dist|node_modules)\//, (_, dir: string) => (dir === "dist" ? "src/" : `${dir}/`))}:${f.lineNumber + 1}`,
   });
   const total = (profile.endTime - profile.startTime) / 1000;
   const moduleOf = (url: string) => {
     if (!url) return "";
     const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
     if (nm) return nm[1]!;
-    const src = /\/(src\/[^/]+(?:\/[^/]+)?)\//.exec(url) ?? /\/(src\/[^/]+)$/.exec(url);
-    if (src) return src[1]!;
+    const src = /\/(?:src|dist)\/([^/]+(?:\/[^/]+)?)\//.exec(url) ?? /\/(?:src|dist)\/([^/]+)$/.exec(url);
+    if (src) return `src/${src[1]!}`;
     const internal = /^node:(?:internal\/)?(?:deps\/)?([^/]+)/.exec(url);
     if (internal) return `node:${internal[1]}`;
     return url;
@@ -145,7 +150,7 @@ export function summarize(profile: CpuProfile, file: string, top = 15): ProfileS
     const seen = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const f = byId.get(cur)!.callFrame;
-      if (!f.url.includes("/src/")) continue;
+      if (!OWN.test(f.url)) continue;
       const li = label(f);
       const k = `${li.fn} ${li.where}`;
       if (seen.has(k)) continue;
@@ -179,13 +184,13 @@ export function summarizeHeap(head: HeapNode, top = 15): HeapSummary {
   const inclusive = new Map<string, ProfileLine>();
   const label = (f: CallFrame) => ({
     fn: f.functionName || "(anonymous)",
-    where: `${f.url.replace(/^file:\/\/.*?\/(src|node_modules)\//, "$1/")}:${f.lineNumber + 1}`,
+    where: `${f.url.replace(/^file:\/\/.*?\/(src|dist|node_modules)\//, (_, dir: string) => (dir === "dist" ? "src/" : `${dir}/`))}:${f.lineNumber + 1}`,
   });
   let total = 0;
   const walk = (node: HeapNode, stack: string[]) => {
     const l = label(node.callFrame);
     const key = `${l.fn} ${l.where}`;
-    const here = node.callFrame.url.includes("/src/") && !stack.includes(key) ? [...stack, key] : stack;
+    const here = OWN.test(node.callFrame.url) && !stack.includes(key) ? [...stack, key] : stack;
     if (node.selfSize > 0) {
       total += node.selfSize;
       const e = self.get(key) ?? { ...l, ms: 0, percent: 0 };

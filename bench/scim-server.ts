@@ -8,7 +8,8 @@
 // in real services. `harness` serves test/harness/scim.ts (scimmy), whose every filtered list
 // clones and filters all users: about 10 µs per stored user per request, so 10,000 accounts take
 // hours through it. Both answer the same admin API on --admin-port (loopback, no auth):
-//   GET /stats                      -> { requests: {METHOD: n}, total, users, activeUsers, groups }
+//   GET /stats                      -> { requests: {METHOD: n}, total, users, activeUsers, groups,
+//                                        groupMembers: {displayName: n} }
 //   GET /user?externalId=X          -> { id, active, groups: [displayName] } | 404
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -21,6 +22,7 @@ type Stats = {
   users: number;
   activeUsers: number;
   groups: number;
+  groupMembers: Record<string, number>;
 };
 type Admin = { stats(): Stats; user(externalId: string): Rec | undefined };
 
@@ -380,6 +382,7 @@ function indexedServer(): { handle: (req: IncomingMessage, res: ServerResponse) 
       users: users.size,
       activeUsers: [...users.values()].filter((u) => u.active !== false).length,
       groups: groups.size,
+      groupMembers: Object.fromEntries([...groups.values()].map((g) => [g.displayName, g.members.size])),
     }),
     user(ext) {
       const id = byExternalId.get(ext);
@@ -420,6 +423,12 @@ if (args.impl === "harness") {
         users: all.length,
         activeUsers: all.filter((u) => u.active !== false).length,
         groups: scim.storage.groups.size,
+        groupMembers: Object.fromEntries(
+          [...scim.storage.groups.values()].map((g) => [
+            String(g.displayName),
+            ((g.members as Rec[] | undefined) ?? []).length,
+          ]),
+        ),
       };
     },
     user(ext) {

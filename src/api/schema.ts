@@ -272,6 +272,44 @@ export const EmployeeSpec = Type.Object(
   }),
 );
 
+/** What Roster does to an account in a target (src/plan/plan.ts Operation). */
+export const ACCOUNT_OPERATIONS = [
+  "create",
+  "update",
+  "set_password",
+  "link",
+  "enable",
+  "disable",
+  "group_add",
+  "group_remove",
+  "delete",
+] as const;
+
+/** Most accounts this many changes back are enough to answer "since when, and why". */
+export const ACCOUNT_HISTORY_LIMIT = 10;
+
+export const AccountChange = Type.Object({
+  time: Type.String({ format: "date-time" }),
+  operation: StringEnum(ACCOUNT_OPERATIONS),
+  detail: Type.String({ maxLength: 1024, description: "What changed, e.g. added to group sales." }),
+  reason: Type.String({
+    maxLength: 64,
+    description:
+      "Why: joiner, employee change, start date, leaver, suspended, policy edit, grant expired, drift correction, adoption link or resync.",
+  }),
+  source: Type.Optional(
+    Type.String({
+      maxLength: 1024,
+      description:
+        "The entitlement sources behind it (AccessPolicy/<name>, GroupRule/<name>, Grant), comma-separated.",
+    }),
+  ),
+  changeId: Type.String({
+    maxLength: 64,
+    description: "The id of the change's audit record in the operator's log.",
+  }),
+});
+
 export const AccountStatus = Type.Object({
   connector: Type.String({ maxLength: 253 }),
   id: Type.Optional(
@@ -281,6 +319,13 @@ export const AccountStatus = Type.Object({
   groups: Type.Optional(Type.Array(Type.String({ maxLength: 256 }), { maxItems: 256 })),
   lastSyncTime: Type.Optional(Type.String({ format: "date-time" })),
   message: Type.Optional(Type.String({ maxLength: 4096 })),
+  history: Type.Optional(
+    Type.Array(AccountChange, {
+      maxItems: ACCOUNT_HISTORY_LIMIT,
+      description:
+        "The account's last changes, newest first (each also an audit record in the operator's log).",
+    }),
+  ),
 });
 
 export const Entitlement = Type.Object({
@@ -332,9 +377,28 @@ export const GroupRuleSpec = Type.Object({
   membership: Type.Optional(StringEnum(["Authoritative", "Additive"] as const, { default: "Authoritative" })),
 });
 
+/** Hand-added members of a group Roster hands out (accounts without an ownership key). */
+const UnmanagedMembersFields = {
+  action: StringEnum(["Remove", "Keep"] as const, {
+    description:
+      "Remove: an Authoritative GroupRule names the group, so these members are removed through the mass-change brake. Keep: they stay.",
+  }),
+  count: Type.Integer({ minimum: 0 }),
+  members: Type.Array(Type.String({ maxLength: 256 }), {
+    maxItems: 50,
+    description: "Usernames of the first 50, sorted.",
+  }),
+};
+
 export const GroupRuleStatus = Type.Object({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   memberCount: Type.Optional(Type.Integer({ minimum: 0 })),
+  unmanagedMembers: Type.Optional(
+    Type.Array(Type.Object({ connector: Type.String({ maxLength: 253 }), ...UnmanagedMembersFields }), {
+      maxItems: 32,
+      description: "Per connector, members of the group that Roster did not add (as its last full scan saw).",
+    }),
+  ),
   conditions: Type.Optional(Conditions),
 });
 
@@ -513,6 +577,13 @@ export const ConnectorStatus = Type.Object({
   driftedAccounts: Type.Optional(Type.Integer({ minimum: 0 })),
   heldDeprovisions: Type.Optional(Type.Integer({ minimum: 0 })),
   adoptionCandidates: Type.Optional(Type.Integer({ minimum: 0 })),
+  unmanagedMembers: Type.Optional(
+    Type.Array(Type.Object({ group: Type.String({ maxLength: 1024 }), ...UnmanagedMembersFields }), {
+      maxItems: 200,
+      description:
+        "Per group that a policy, rule or grant hands out, members Roster did not add (as the last full scan saw).",
+    }),
+  ),
   deprovisioning: Type.Optional(
     Type.Object(
       {

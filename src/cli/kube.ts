@@ -30,6 +30,13 @@ export class CliUsageError extends Error {
 }
 
 /** `kubectl roster` when run as the kubectl plugin (kubectl-roster), else `roster`. */
+/** The --now flag: the moment dates are judged at (default: now). */
+export function nowFlag(value: string | undefined): Date {
+  const now = value ? new Date(value) : new Date();
+  if (Number.isNaN(now.getTime())) throw new CliUsageError(`--now ${value} is not an RFC 3339 time`);
+  return now;
+}
+
 export function commandName(): string {
   return basename(process.argv[1] ?? "").startsWith("kubectl-") ? "kubectl roster" : "roster";
 }

@@ -3,6 +3,8 @@ import { parseArgs } from "node:util";
 import { createLogger } from "../observe/logger.ts";
 import { prettyDestination } from "../observe/pretty.ts";
 import { runOperator } from "../controller/operator.ts";
+import { refusedSelector } from "../controller/handover.ts";
+import { HANDOVER_LEASE_PREFIX } from "../controller/shard.ts";
 import { CliUsageError, loadKube } from "./kube.ts";
 
 const USAGE = `Usage: roster <command> [flags]
@@ -13,6 +15,8 @@ Commands:
   import     Turn an HR export (CSV, JSON lines) into Employees: files in a directory or applied.
   report     Access review from the cluster, with exceptions (leavers with access, orphans, drift).
   plan       What Roster would change if a directory of manifests were merged (no writes).
+  test       Policy tests (AccessTest files) against a directory of manifests, with no cluster.
+  explain    Why a person has, or does not have, each account and group.
 
 Run 'roster <command> --help' for the flags of a command.
 `;
@@ -28,7 +32,11 @@ Flags:
   --workers N              concurrent Employee reconciles (default 8)
   --leader-elect BOOL      elect a leader on a Lease so only one replica acts (default true)
   --lease-namespace NS     namespace of the Lease (default: $POD_NAMESPACE or roster-system)
-  --lease-name NAME        (default roster-operator)
+  --lease-name NAME        (default roster-operator); with --shard-selector, the shard's own Lease
+  --shard-selector SEL     act only in the namespaces whose labels match the label selector SEL:
+                           one Deployment per shard, each with its own --lease-name, all with one
+                           --lease-namespace; a namespace relabelled from one shard's selector to
+                           another's is handed over (default: every namespace, one operator)
   --health-addr ADDR       /healthz and /readyz (default :8081)
   --metrics-addr ADDR      /metrics (default :8080)
   --log-level LEVEL        trace|debug|info|warn|error (default info)
@@ -37,6 +45,7 @@ Flags:
 Examples:
   roster operator --kubeconfig ~/.kube/config --namespace people
   roster operator --leader-elect=false --metrics-addr 127.0.0.1:9090
+  roster operator --shard-selector roster.dev/shard=eu --lease-name roster-shard-eu
 `;
 
 async function operatorCommand(args: string[]): Promise<number> {
@@ -56,6 +65,7 @@ async function operatorCommand(args: string[]): Promise<number> {
       "log-level": { type: "string", default: "info" },
       "log-format": { type: "string", default: "json" },
       "connector-check-interval": { type: "string", default: "30" },
+      "shard-selector": { type: "string" },
     },
   });
   if (values.help) {
@@ -65,12 +75,32 @@ async function operatorCommand(args: string[]): Promise<number> {
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1)
     throw new CliUsageError(`--workers must be a positive integer, got ${values.workers}`);
+  const shardSelector = values["shard-selector"];
+  if (shardSelector !== undefined) {
+    if (shardSelector.trim() === "")
+      throw new CliUsageError(
+        "--shard-selector is empty: it would select every namespace; leave it out instead",
+      );
+    if (values.namespace) throw new CliUsageError("--shard-selector and --namespace exclude each other");
+    if (values["leader-elect"] === "false")
+      throw new CliUsageError(
+        "--shard-selector needs leader election: a shard's Lease is what fences its writes",
+      );
+    if (values["lease-name"]!.startsWith(HANDOVER_LEASE_PREFIX))
+      throw new CliUsageError(
+        `--lease-name must not start with ${HANDOVER_LEASE_PREFIX} (the handover Leases')`,
+      );
+  }
+  const kubeconfig = loadKube({ kubeconfig: values.kubeconfig, context: values.context });
+  const refused = shardSelector === undefined ? undefined : await refusedSelector(kubeconfig, shardSelector);
+  if (refused !== undefined)
+    throw new CliUsageError(`--shard-selector ${JSON.stringify(shardSelector)}: ${refused}`);
   const logger = createLogger({
     level: values["log-level"] as "info",
     ...(values["log-format"] === "pretty" ? { destination: prettyDestination() } : {}),
   });
   const operator = await runOperator({
-    kubeconfig: loadKube({ kubeconfig: values.kubeconfig, context: values.context }),
+    kubeconfig,
     logger,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     workers,
@@ -80,6 +110,7 @@ async function operatorCommand(args: string[]): Promise<number> {
     healthAddress: values["health-addr"]!,
     metricsAddress: values["metrics-addr"]!,
     connectorCheckMs: Number(values["connector-check-interval"]) * 1000,
+    ...(shardSelector !== undefined ? { shardSelector } : {}),
   });
   const onSignal = (signal: string) => {
     logger.info({ signal }, "shutting down");
@@ -114,6 +145,14 @@ export async function main(argv: string[]): Promise<number> {
     case "report": {
       const { reportCommand } = await import("./report.ts");
       return reportCommand(rest);
+    }
+    case "test": {
+      const { testCommand } = await import("./test.ts");
+      return testCommand(rest);
+    }
+    case "explain": {
+      const { explainCommand } = await import("./explain.ts");
+      return explainCommand(rest);
     }
     case undefined:
     case "help":

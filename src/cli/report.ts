@@ -28,6 +28,7 @@ import {
   writeOut,
 } from "./kube.ts";
 import { listAll, rosterPath } from "../kube/client.ts";
+import type { AccountChange } from "../plan/audit.ts";
 
 /** Exit code when the review found exceptions. */
 export const EXIT_EXCEPTIONS = 4;
@@ -48,6 +49,10 @@ Employee status.accounts and status.entitlements; then the exceptions:
   ExpiringGrant        with --expiring-within: grants whose until falls within that time
   AdoptionCandidate    an account made before Roster that matches the person and waits to be
                        linked (state Unlinked; annotation roster.dev/adopt links it)
+  AdoptionConflict     the person's account name is taken by an account Roster may not link
+                       (state Conflict: ambiguous, another ownership key, or adoption off)
+  UnmanagedMembers     members of a group Roster hands out that Roster did not add (Connector
+                       status.unmanagedMembers): removed by an Authoritative GroupRule, else kept
 
 Flags:
 ${KUBE_FLAGS_HELP}
@@ -59,6 +64,10 @@ ${KUBE_FLAGS_HELP}
                            namespace, LDAP and SCIM (with the Connector's Secret; needs network
                            access to the targets and read access to the Secrets)
   --expiring-within DUR    list grants expiring within DUR (e.g. 14d, 36h, 2w)
+  --history                instead of the review: each account's last changes (what, when, why,
+                           and the change id of its audit record in the operator's log), per
+                           person and connector, newest first, from status.accounts[].history
+                           (the last 10 per account); -o table or json
   -h, --help               this help
 
 Exit codes:
@@ -72,6 +81,7 @@ Examples:
   ${cmd} report -A --check-targets --expiring-within 14d
   ${cmd} report -n people -o csv > access-review.csv
   ${cmd} report -n people --check-targets -o html > access-review.html
+  ${cmd} report -n people --history
   kubectl roster report --context prod -n people -o json
 `;
 
@@ -91,6 +101,7 @@ async function run(args: string[]): Promise<number> {
       output: { type: "string", short: "o", default: "table" },
       "check-targets": { type: "boolean", default: false },
       "expiring-within": { type: "string" },
+      history: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -104,6 +115,12 @@ async function run(args: string[]): Promise<number> {
     throw new CliUsageError(`--output ${output}: expected table, csv, json or html`);
   if (values["all-namespaces"] && values.namespace)
     throw new CliUsageError("give --namespace or --all-namespaces, not both");
+  if (values.history && (output === "csv" || output === "html"))
+    throw new CliUsageError(`--history prints table or json, not ${output}`);
+  if (values.history && (values["check-targets"] || values["expiring-within"] !== undefined))
+    throw new CliUsageError(
+      "--history prints the history only: give it without --check-targets and --expiring-within",
+    );
   let expiringWithinMs: number | undefined;
   if (values["expiring-within"] !== undefined) {
     expiringWithinMs = tryParseDuration(values["expiring-within"]);
@@ -116,6 +133,12 @@ async function run(args: string[]): Promise<number> {
   const kc = loadKube(values);
   const all = values["all-namespaces"];
   const namespace = all ? undefined : namespaceOf(kc, values.namespace);
+  if (values.history) {
+    const history = accountHistory(await listAll<Employee>(kc, rosterPath("employees", namespace)));
+    const scope = all ? "all namespaces" : `namespace ${namespace}`;
+    await writeOut(output === "json" ? renderHistoryJson(scope, history) : renderHistoryText(scope, history));
+    return 0;
+  }
   const [employees, connectors] = await Promise.all([
     listAll<Employee>(kc, rosterPath("employees", namespace)),
     listAll<Connector>(kc, rosterPath("connectors", namespace)),
@@ -141,6 +164,63 @@ async function run(args: string[]): Promise<number> {
   } else if (output === "csv") await writeOut(renderReviewCsv(review));
   else await writeOut(renderReviewTable(review, { allNamespaces: all }));
   return review.exceptions.length > 0 ? EXIT_EXCEPTIONS : 0;
+}
+
+/** One account's recorded changes (status.accounts[].history), newest first. */
+export type AccountHistory = {
+  namespace: string;
+  employee: string;
+  username: string;
+  employeeId: string;
+  connector: string;
+  id?: string;
+  state: string;
+  changes: AccountChange[];
+};
+
+/** Every account that recorded changes, per person (by namespace and name) and connector. */
+export function accountHistory(employees: readonly Employee[]): AccountHistory[] {
+  const people = [...employees].sort(
+    (a, b) =>
+      (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") ||
+      a.metadata.name.localeCompare(b.metadata.name),
+  );
+  return people.flatMap((e) =>
+    [...(e.status?.accounts ?? [])]
+      .filter((a) => (a.history ?? []).length > 0)
+      .sort((a, b) => a.connector.localeCompare(b.connector))
+      .map((a) => ({
+        namespace: e.metadata.namespace ?? "default",
+        employee: e.metadata.name,
+        username: String(e.spec.username),
+        employeeId: String(e.spec.employeeId),
+        connector: a.connector,
+        ...(a.id ? { id: a.id } : {}),
+        state: a.state,
+        changes: [...(a.history ?? [])],
+      })),
+  );
+}
+
+export function renderHistoryText(scope: string, history: readonly AccountHistory[]): string {
+  const out = [`ACCOUNT HISTORY (${scope}), newest first`];
+  if (history.length === 0) out.push("", "No account has recorded changes.");
+  for (const account of history) {
+    out.push(
+      "",
+      `${account.namespace}/${account.employee} (${account.username}, employeeId ${account.employeeId})  ` +
+        `${account.connector}  ${account.id ?? "(no id)"}  ${account.state}`,
+    );
+    for (const c of account.changes) {
+      const why = c.source ? `${c.reason}: ${c.source}` : c.reason;
+      out.push(`  ${c.time}  ${c.operation.padEnd(12)}  ${c.detail}  (${why})  change ${c.changeId}`);
+    }
+  }
+  return `${out.join("\n")}\n`;
+}
+
+export function renderHistoryJson(scope: string, history: readonly AccountHistory[]): string {
+  return `${JSON.stringify({ scope, accounts: history }, null, 2)}\n`;
 }
 
 /** Reads every leaver's account directly in each Connector (LDAP or SCIM) of its namespace. */

@@ -1,12 +1,17 @@
 // A client for a Connector's target as the CLI reads it (`roster report --check-targets`, `roster
-// import --check-targets`): built from the Connector and the Secrets it names, with short timeouts,
-// and never waiting out a long Retry-After. The CLI only reads through it.
+// import --check-targets`, `roster plan --live`): built from the Connector and the Secrets it names,
+// with short timeouts, and never waiting out a long Retry-After. The CLI only reads through it:
+// its fence refuses every write before anything is sent.
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Connector } from "../api/types.ts";
 import { createLdapConnector } from "../connectors/ldap/connector.ts";
 import { createScimConnector } from "../connectors/scim/connector.ts";
 import type { TargetConnector } from "../connectors/types.ts";
 import { readSecretKey } from "../kube/client.ts";
+
+const readOnly = () => {
+  throw new Error("the roster CLI only reads targets: a write was refused");
+};
 
 export async function readingClient(kc: KubeConfig, connector: Connector): Promise<TargetConnector> {
   const namespace = connector.metadata.namespace ?? "default";
@@ -22,11 +27,13 @@ export async function readingClient(kc: KubeConfig, connector: Connector): Promi
         ...(ca ? { ca } : {}),
         timeoutMs: 15_000,
         connectTimeoutMs: 5_000,
+        fence: readOnly,
       })
     : createScimConnector(scim!, credential, {
         ...(ca ? { ca } : {}),
         timeoutMs: 15_000,
         retry: { attempts: 3, maxRetryAfterMs: 10_000 },
+        fence: readOnly,
         name: connector.metadata.name,
       });
 }

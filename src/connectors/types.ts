@@ -77,6 +77,13 @@ export interface TargetConnector {
   /** Adds the account to a managed group, creating the group when missing. */
   addToGroup(group: string, ref: AccountRef): Promise<void>;
   removeFromGroup(group: string, ref: AccountRef): Promise<void>;
+  /**
+   * Removes a member Roster did not add (an account without an ownership key, in the managed
+   * scope) from every group of that name: what an Authoritative GroupRule does to hand-added
+   * members. Writes to the groups only; refused (NotOwnedError) for an account outside the
+   * managed scope or one that carries an ownership key (its Employee's reconcile owns its groups).
+   */
+  removeUnownedMember(group: string, id: string): Promise<void>;
   /** Removes the account from its managed groups and deletes it; a missing account is not an error. */
   deleteAccount(ref: AccountRef): Promise<void>;
   /**

@@ -3,6 +3,7 @@
 // the Connector's status with the brake) and its finalizer goes; the Connector deletes the account
 // when it is due, through the brake, unless the person is back (an Employee with that employeeId
 // exists again and manages the account) or the account changed meanwhile.
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { API_VERSION } from "../api/schema.ts";
 import type { Connector, Employee } from "../api/types.ts";
@@ -11,6 +12,9 @@ import { dueDeletions, type ScheduledDeletion } from "../plan/brake.ts";
 import type { BrakeGate } from "./brake.ts";
 import type { EventRecorder } from "./events.ts";
 import type { Target } from "./targets.ts";
+import { classify } from "./errors.ts";
+import { changeRecord, errorClass } from "../plan/audit.ts";
+import { emitAudit } from "../observe/audit.ts";
 
 export type DeletionDeps = {
   brake: BrakeGate;
@@ -86,6 +90,28 @@ async function deleteOne(
   if (account.enabled) return { dropped: "not deleted: the account was enabled again since it was disabled" };
   const decision = await deps.brake.request(connector, entry.account);
   if (!decision.allowed) return "held";
-  await deps.target.client.deleteAccount(account);
+  // The delete, done or refused, is an audit record (src/observe/audit.ts); the Employee is gone.
+  const audited = (failure?: { class: string; reason: string }) =>
+    emitAudit(
+      deps.logger,
+      changeRecord({
+        changeId: randomUUID(),
+        time: new Date(deps.now()),
+        op: { op: "delete" },
+        before: account,
+        id: account.id,
+        employee: { namespace, employeeId: entry.employeeId, username: entry.username },
+        connector: connector.metadata.name,
+        reason: "scheduled deletion",
+        ...(failure ? { failure } : {}),
+      }),
+    );
+  try {
+    await deps.target.client.deleteAccount(account);
+  } catch (error) {
+    audited({ class: errorClass(error), reason: classify(error).reason });
+    throw error;
+  }
+  audited();
   return "deleted";
 }

@@ -2,7 +2,7 @@
 // the planner what to do, asks the brake about deprovisions, runs the operations, and writes what
 // the planner says to status, Events and metrics. Every decision is the planner's
 // (src/plan/employee.ts); this file only does the I/O around it.
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { Connector, Employee, EmployeeStatusT } from "../api/types.ts";
 import { sameStatus } from "../api/conditions.ts";
 import type { ActualAccount } from "../connectors/types.ts";
@@ -10,6 +10,7 @@ import {
   connectorPaused,
   connectorsToVisit,
   planEmployee,
+  type AccountPlan,
   type AccountResult,
   type BrakeHold,
   type EmployeePlanInput,
@@ -17,6 +18,16 @@ import {
   type TargetRead,
 } from "../plan/employee.ts";
 import type { Operation } from "../plan/plan.ts";
+import {
+  accountAfter,
+  employeeChangeRecord,
+  errorClass,
+  historyEntry,
+  type AccountChange,
+  type AuditRecord,
+  type EmployeeChangeContext,
+} from "../plan/audit.ts";
+import type { Access } from "../policy/evaluate.ts";
 import type { BrakeDecision, ScheduledDeletion } from "../plan/brake.ts";
 import type { Target } from "./targets.ts";
 import { FINALIZER } from "./finalizer.ts";
@@ -50,6 +61,8 @@ export type EmployeeReconcilerDeps = {
   clearDrift(employee: Employee, connector: string): void;
   /** Called when a target confirmed an operation (metrics). */
   confirmed(connector: string, operation: Operation["op"], employee: Employee): void;
+  /** One audit record per operation a target confirmed or refused (src/observe/audit.ts). */
+  audit(record: AuditRecord): void;
   now(): Date;
 };
 
@@ -166,7 +179,10 @@ export async function reconcileEmployee(
         const actual = read?.status === "read" ? read.actual : undefined;
         const connector = connectors.get(account.connector)!;
         const target = targets.get(account.connector)!;
-        results.set(account.connector, await run(deps, employee, connector, target, account.ops, actual));
+        results.set(
+          account.connector,
+          await run(deps, employee, braked.access, connector, target, account, actual),
+        );
       }),
   );
   const final = planEmployee({ ...read, held, results });
@@ -217,27 +233,63 @@ async function writeIfChanged(deps: EmployeeReconcilerDeps, employee: Employee, 
   await deps.writeStatus(employee, status);
 }
 
-/** Runs one account's operations in order; stops at the first failure and says what it did. */
+/**
+ * Runs one account's operations in order; stops at the first failure and says what it did. Each
+ * operation, confirmed or refused, is one audit record; the confirmed ones go into history.
+ */
 async function run(
   deps: EmployeeReconcilerDeps,
   employee: Employee,
+  access: Access,
   connector: Connector,
   target: Target,
-  ops: readonly Operation[],
+  account: AccountPlan,
   actual: ActualAccount | undefined,
 ): Promise<AccountResult> {
   const applied: Operation[] = [];
+  const changes: AccountChange[] = [];
+  const context: EmployeeChangeContext = {
+    employee,
+    access,
+    connector: connector.metadata.name,
+    ops: account.ops,
+    driftCorrected: account.driftCorrected !== undefined,
+  };
   let current = actual;
-  for (const op of ops) {
+  // The account as the audit trail sees it, operation by operation (a link starts from the candidate).
+  let seen = actual;
+  for (const op of account.ops) {
+    const before = seen;
     try {
       current = await apply(deps, employee, connector, target, op, current);
     } catch (error) {
-      return { applied, current, failure: classify(error) };
+      const failure = classify(error);
+      deps.audit(
+        employeeChangeRecord(context, {
+          changeId: randomUUID(),
+          time: deps.now(),
+          op,
+          before,
+          id: op.op === "link" ? op.id : before?.id,
+          failure: { class: errorClass(error), reason: failure.reason },
+        }),
+      );
+      return { applied, current, failure, changes };
     }
+    seen = accountAfter(op, before, current);
+    const record = employeeChangeRecord(context, {
+      changeId: randomUUID(),
+      time: deps.now(),
+      op,
+      before,
+      id: current?.id ?? before?.id ?? (op.op === "link" ? op.id : undefined),
+    });
+    deps.audit(record);
+    changes.push(historyEntry(record));
     applied.push(op);
     deps.confirmed(connector.metadata.name, op.op, employee);
   }
-  return { applied, current };
+  return { applied, current, changes };
 }
 
 async function apply(

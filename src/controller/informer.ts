@@ -3,6 +3,10 @@
 // any error other than 410 (client-node #680, #1933): here every watch error or end leads to a
 // restart with capped exponential backoff, and a periodic full relist re-emits every object so that
 // a watch that died silently cannot stall the operator for longer than one resync period.
+//
+// The cache is what the operator's memory is made of (one object per Employee), so objects are
+// slimmed as they enter it (slimObject) and list() hands out one shared array per namespace, built
+// again only after a change, instead of a fresh copy per call.
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { kubeRequest } from "../kube/client.ts";
@@ -14,11 +18,86 @@ export type KubeObject = {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
 };
 
+/** Set by `kubectl apply` (client-side): a second copy of the whole object, which nothing here reads. */
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * What the cache keeps of an object: all but metadata.managedFields (server-side apply's field
+ * ownership, about 40% of an Employee with status) and the last-applied annotation, with its
+ * strings shared with the other cached objects (sharedStrings). Status writes, patches that test
+ * a resourceVersion or the finalizers, and the planner read neither of what goes.
+ */
+export function slimObject<T extends KubeObject>(obj: T): T {
+  const metadata = obj.metadata as
+    (Record<string, unknown> & { annotations?: Record<string, string> | null }) | undefined;
+  if (
+    metadata &&
+    ("managedFields" in metadata || (metadata.annotations && LAST_APPLIED in metadata.annotations))
+  ) {
+    // Rebuilt rather than `delete`d: an object that loses a property in the middle turns into a
+    // dictionary, about three times its size.
+    const { managedFields: _managedFields, annotations, ...rest } = metadata;
+    if (annotations) {
+      const { [LAST_APPLIED]: _lastApplied, ...kept } = annotations;
+      if (Object.keys(kept).length > 0) rest.annotations = kept;
+    }
+    (obj as KubeObject).metadata = rest;
+  }
+  sharedStrings.shareIn(obj);
+  return obj;
+}
+
+/**
+ * One copy of each string that many cached objects carry (an AccessPolicy's name in every
+ * entitlement, condition messages, timestamps of the same second, the namespace): JSON.parse gives
+ * every object its own. Two generations of at most GENERATION strings: a string seen again in the
+ * last generation is kept, the others (names, uids, ids) age out.
+ */
+class StringPool {
+  private current = new Map<string, string>();
+  private previous = new Map<string, string>();
+  private static readonly GENERATION = 8192;
+  private static readonly LONGEST = 256;
+
+  share(value: string): string {
+    if (value.length > StringPool.LONGEST) return value;
+    const found = this.current.get(value) ?? this.previous.get(value) ?? value;
+    if (!this.current.has(value)) {
+      if (this.current.size >= StringPool.GENERATION) {
+        this.previous = this.current;
+        this.current = new Map();
+      }
+      this.current.set(value, found);
+    }
+    return found;
+  }
+
+  /** Replaces every string under `value` (objects and arrays, in place) by its shared copy. */
+  shareIn(value: unknown): void {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item: unknown = value[i];
+        if (typeof item === "string") value[i] = this.share(item);
+        else if (item !== null && typeof item === "object") this.shareIn(item);
+      }
+    } else if (value !== null && typeof value === "object") {
+      const record = value as Record<string, unknown>;
+      for (const key of Object.keys(record)) {
+        const item = record[key];
+        if (typeof item === "string") record[key] = this.share(item);
+        else if (item !== null && typeof item === "object") this.shareIn(item);
+      }
+    }
+  }
+}
+
+const sharedStrings = new StringPool();
+
 export type ChangeType = "add" | "update" | "delete";
 /** For "update", `old` is the previously cached object; for "delete", `obj` is the last known one. */
 export type ChangeHandler<T> = (type: ChangeType, obj: T, old?: T) => void;
 
-export type InformerOptions = {
+export type InformerOptions<T extends KubeObject = KubeObject> = {
   /** Collection path, e.g. /apis/roster.dev/v1alpha1/employees or /api/v1/namespaces/x/secrets. */
   path: string;
   labelSelector?: string;
@@ -32,6 +111,13 @@ export type InformerOptions = {
   pageSize?: number;
   /** Server-side watch timeout; the watch then ends cleanly and resumes. Default 5 min. */
   watchTimeoutSeconds?: number;
+  /** Applied to every object before it enters the cache and reaches handlers. Default slimObject. */
+  transform?: (obj: T) => T;
+  /**
+   * Keeps only the objects of the namespaces it accepts (a sharded operator's, shard.ts); every
+   * namespace when unset. Objects of others never enter the cache; when it changes, refresh().
+   */
+  accept?: (namespace: string) => boolean;
   logger?: Logger;
 };
 
@@ -44,21 +130,30 @@ type ListResponse<T> = {
 
 type WatchEvent = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
+const ALL = Symbol("all namespaces");
+
 const cacheKey = (namespace: string | undefined, name: string | undefined) =>
   `${namespace ?? ""}/${name ?? ""}`;
 
 export class Informer<T extends KubeObject = KubeObject> {
   private readonly kc: KubeConfig;
-  private readonly options: Required<Omit<InformerOptions, "labelSelector" | "fieldSelector" | "logger">> &
-    InformerOptions;
+  private readonly options: Required<
+    Omit<InformerOptions<T>, "labelSelector" | "fieldSelector" | "accept" | "logger">
+  > &
+    InformerOptions<T>;
   private readonly logger: Logger | undefined;
   private readonly watcher: Watch;
 
   private readonly objects = new Map<string, T>();
+  /** namespace ("" for cluster-scoped) -> its objects by cache key. */
+  private readonly byNamespace = new Map<string, Map<string, T>>();
+  /** What list() handed out, per namespace (ALL for every namespace), until the next change there. */
+  private readonly snapshots = new Map<string | typeof ALL, readonly T[]>();
   private readonly handlers = new Set<ChangeHandler<T>>();
   private resourceVersion = "";
   private synced = false;
   private syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private refreshWaiters: (() => void)[] = [];
 
   private running = false;
   /** Bumped on every (re)start: callbacks of older watches see a different number and do nothing. */
@@ -68,7 +163,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private resyncTimer: NodeJS.Timeout | undefined;
   private failures = 0;
 
-  constructor(kc: KubeConfig, options: InformerOptions) {
+  constructor(kc: KubeConfig, options: InformerOptions<T>) {
     this.kc = kc;
     this.options = {
       resyncPeriodMs: 5 * 60_000,
@@ -76,6 +171,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       backoffMaxMs: 30_000,
       pageSize: 500,
       watchTimeoutSeconds: 300,
+      transform: slimObject,
       ...options,
     };
     this.logger = options.logger?.child({ informer: options.path });
@@ -105,6 +201,15 @@ export class Informer<T extends KubeObject = KubeObject> {
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of waiters) w.reject(new Error(`informer ${this.options.path} stopped before it synced`));
+    for (const resolve of this.refreshWaiters.splice(0)) resolve();
+  }
+
+  /** Lists again now (after `accept` changed); resolves once the cache reflects a list begun after the call. */
+  refresh(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.refreshWaiters.push(resolve));
+    void this.relist(false);
+    return done;
   }
 
   /** Subscribes to changes; returns the unsubscribe function. Handlers must not mutate objects. */
@@ -118,9 +223,19 @@ export class Informer<T extends KubeObject = KubeObject> {
     return this.objects.get(cacheKey(namespace, name));
   }
 
-  list(namespace?: string): T[] {
-    const all = [...this.objects.values()];
-    return namespace === undefined ? all : all.filter((o) => (o.metadata?.namespace ?? "") === namespace);
+  /**
+   * The cached objects of a namespace (every namespace when undefined). The same array is returned
+   * until something in it changes, so callers may memoize on its identity; never modify it.
+   */
+  list(namespace?: string): readonly T[] {
+    const which = namespace ?? ALL;
+    let snapshot = this.snapshots.get(which);
+    if (!snapshot) {
+      const source = namespace === undefined ? this.objects : this.byNamespace.get(namespace);
+      snapshot = source ? [...source.values()] : [];
+      this.snapshots.set(which, snapshot);
+    }
+    return snapshot;
   }
 
   /** True once the first list has been loaded into the cache. */
@@ -184,22 +299,31 @@ export class Informer<T extends KubeObject = KubeObject> {
 
     const seen = new Set<string>();
     for (const obj of items) {
+      if (!this.accepts(obj)) continue;
       const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
       seen.add(key);
       const old = this.objects.get(key);
-      this.objects.set(key, obj);
-      if (!old) this.emit("add", obj);
-      else if (resync || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion)
+      if (!old) {
+        this.store(key, obj);
+        this.emit("add", obj);
+      } else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
+        this.store(key, obj);
         this.emit("update", obj, old);
+      } else if (resync) {
+        // Unchanged: the cached object stays (and list() snapshots with it); handlers still hear of it.
+        this.emit("update", old, old);
+      }
     }
     for (const [key, old] of this.objects) {
       if (!seen.has(key)) {
-        this.objects.delete(key);
-        this.emit("delete", old);
+        this.drop(key, old);
+        // Of a namespace no longer accepted it is only forgotten: the object itself still exists.
+        if (this.accepts(old)) this.emit("delete", old);
       }
     }
     this.resourceVersion = resourceVersion;
     this.markSynced();
+    for (const resolve of this.refreshWaiters.splice(0)) resolve();
     await this.startWatch(generation);
   }
 
@@ -217,7 +341,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       // so handlers see the same shape from both.
       const kind = page.kind?.replace(/List$/, "");
       for (const item of page.items ?? []) {
-        items.push({ apiVersion: page.apiVersion, kind, ...item });
+        if (!this.accepts(item)) continue; // not even for the length of the list
+        items.push(this.options.transform({ apiVersion: page.apiVersion, kind, ...item }));
       }
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       continueToken = page.metadata?.continue || undefined;
@@ -257,7 +382,7 @@ export class Informer<T extends KubeObject = KubeObject> {
             this.logger?.info({ status: obj }, "watch error event");
             return;
           }
-          this.applyEvent(type as WatchEvent, obj);
+          this.applyEvent(type as WatchEvent, type === "BOOKMARK" ? obj : this.options.transform(obj));
         },
         (err: unknown) => {
           ended = true;
@@ -296,13 +421,19 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.failures = 0; // the watch works
     const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
     const old = this.objects.get(key);
-    if (type === "DELETED") {
-      this.objects.delete(key);
-      if (old) this.emit("delete", obj);
-    } else {
-      this.objects.set(key, obj);
-      if (!old) this.emit("add", obj);
-      else if (old.metadata?.resourceVersion !== rv) this.emit("update", obj, old);
+    if (!this.accepts(obj)) {
+      if (old) this.drop(key, old);
+    } else if (type === "DELETED") {
+      if (old) {
+        this.drop(key, old);
+        this.emit("delete", obj);
+      }
+    } else if (!old) {
+      this.store(key, obj);
+      this.emit("add", obj);
+    } else if (old.metadata?.resourceVersion !== rv) {
+      this.store(key, obj);
+      this.emit("update", obj, old);
     }
     if (rv) this.resourceVersion = rv;
   }
@@ -318,6 +449,33 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.logger?.warn({ err: error, delayMs: delay, failures: this.failures }, `${what} failed; restarting`);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.relist(false), delay);
+  }
+
+  private accepts(obj: T): boolean {
+    return this.options.accept?.(obj.metadata?.namespace ?? "") ?? true;
+  }
+
+  private store(key: string, obj: T): void {
+    const namespace = obj.metadata?.namespace ?? "";
+    this.objects.set(key, obj);
+    let inNamespace = this.byNamespace.get(namespace);
+    if (!inNamespace) this.byNamespace.set(namespace, (inNamespace = new Map()));
+    inNamespace.set(key, obj);
+    this.changed(namespace);
+  }
+
+  private drop(key: string, old: T): void {
+    const namespace = old.metadata?.namespace ?? "";
+    this.objects.delete(key);
+    const inNamespace = this.byNamespace.get(namespace);
+    inNamespace?.delete(key);
+    if (inNamespace?.size === 0) this.byNamespace.delete(namespace);
+    this.changed(namespace);
+  }
+
+  private changed(namespace: string): void {
+    this.snapshots.delete(namespace);
+    this.snapshots.delete(ALL);
   }
 
   private markSynced(): void {

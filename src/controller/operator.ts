@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { AccessPolicy, Connector, Employee, GroupRule, RosterObject } from "../api/types.ts";
 import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { provisioningLatency } from "../observe/metrics.ts";
+import { emitAudit } from "../observe/audit.ts";
 import { managedAccountCount } from "../plan/brake.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { referencedAccounts } from "../plan/references.ts";
@@ -27,6 +28,7 @@ import { ScanController } from "./scan.ts";
 import { ConnectorController, secretsNamed } from "./connector.ts";
 import { PolicyStatusController } from "./policy-status.ts";
 import { ApprovalController } from "./approvals.ts";
+import { NamespaceShard } from "./handover.ts";
 
 export type OperatorOptions = {
   kubeconfig: KubeConfig;
@@ -41,6 +43,8 @@ export type OperatorOptions = {
   metricsAddress: string;
   /** How often Connectors are checked for reachability. */
   connectorCheckMs: number;
+  /** Act only in the namespaces whose labels match (one shard of several; needs leader election). */
+  shardSelector?: string;
 };
 
 type Stoppable = { stop(): Promise<void> | void };
@@ -64,8 +68,11 @@ function specChanged(obj: RosterObject, old: RosterObject | undefined): boolean 
   );
 }
 
-/** A client whose writes (create, patch, replace, delete) pass `fence` first. */
-function fenced<T extends object>(api: T, fence: () => void): T {
+/**
+ * A client whose writes (create, patch, replace, delete) pass `fence` first; sharded, they also go
+ * through the shard's write() for the namespace they name.
+ */
+function fenced<T extends object>(api: T, fence: () => void, shard?: NamespaceShard): T {
   return new Proxy(api, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
@@ -73,8 +80,16 @@ function fenced<T extends object>(api: T, fence: () => void): T {
       const method = value as (...args: unknown[]) => unknown;
       if (typeof property === "string" && /^(create|patch|replace|delete)/.test(property))
         return (...args: unknown[]) => {
-          fence();
-          return method.apply(target, args);
+          if (!shard) {
+            fence();
+            return method.apply(target, args);
+          }
+          const namespace = (args[0] as { namespace?: unknown } | undefined)?.namespace;
+          // Inside write(): the fence then knows which namespace the write is for.
+          return shard.write(typeof namespace === "string" ? namespace : "", property, () => {
+            fence();
+            return method.apply(target, args);
+          });
         };
       return method.bind(target);
     },
@@ -90,9 +105,23 @@ function accountsAffected(connector: Connector, old: Connector): boolean {
   return relevant(connector) !== relevant(old);
 }
 
+/** `kc` whose API clients come fenced(), for a component that makes its own (the EventRecorder). */
+function fencedConfig(kc: KubeConfig, fence: () => void, shard: NamespaceShard): KubeConfig {
+  return Object.create(kc, {
+    makeApiClient: {
+      value: (api: Parameters<KubeConfig["makeApiClient"]>[0]) => fenced(kc.makeApiClient(api), fence, shard),
+    },
+  }) as KubeConfig;
+}
+
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { logger } = options;
+  if (options.shardSelector !== undefined && !options.leaderElection)
+    throw new Error(
+      "a shard needs leader election: its Lease is what lets another shard take a namespace over",
+    );
   let elector: LeaderElector | undefined;
+  let shard: NamespaceShard | undefined;
   // Every write first checks that the Lease is still ours (synchronously, by the clock): a replica
   // that may have lost it exits before the write leaves the process. Checked when the client is
   // called and again when the request is sent.
@@ -101,37 +130,90 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
       logger.error("lost leadership: lease not renewed within the renew deadline; exiting before a write");
       process.exit(1);
     }
+    // Sharded: and that it is for a namespace this shard still acts in (handover.ts).
+    shard?.check();
   };
   const kc = shareConnections(options.kubeconfig, fence);
-  const core = fenced(kc.makeApiClient(CoreV1Api), fence);
-  const custom = fenced(kc.makeApiClient(CustomObjectsApi), fence);
-  const events = new EventRecorder(kc, { logger });
+  if (options.shardSelector !== undefined)
+    shard = new NamespaceShard({
+      kc,
+      logger,
+      selector: options.shardSelector,
+      leaseNamespace: options.leaseNamespace,
+      shard: options.leaseName,
+      // The brake as the namespace's last shard left it, read fresh before anything may ask it.
+      prepare: async (namespace) => {
+        const query = { group: GROUP, version: VERSION, plural: "connectors", namespace };
+        const fresh = (await custom.listNamespacedCustomObject(query)) as { items: Connector[] };
+        for (const c of fresh.items) brake.load(c);
+      },
+      refresh: async () => void (await Promise.all(informers.map((i) => i.refresh()))),
+      acting: (namespaces) => enqueueAll(new Set(namespaces)),
+      released: (namespace) => forgetNamespace(namespace),
+    });
+  /** Whether reconciles may run in the namespace (always, unless sharded). */
+  const actsIn = (namespace: string) => !shard || shard.acting(namespace);
+  const core = fenced(kc.makeApiClient(CoreV1Api), fence, shard);
+  const custom = fenced(kc.makeApiClient(CustomObjectsApi), fence, shard);
+  const events = new EventRecorder(shard ? fencedConfig(kc, fence, shard) : kc, { logger });
 
   const ns = options.namespace;
-  const employees = new Informer<Employee>(kc, { path: rosterPath("employees", ns), logger });
-  const policies = new Informer<AccessPolicy>(kc, { path: rosterPath("accesspolicies", ns), logger });
-  const rules = new Informer<GroupRule>(kc, { path: rosterPath("grouprules", ns), logger });
-  const connectors = new Informer<Connector>(kc, { path: rosterPath("connectors", ns), logger });
+  // A shard's caches keep only the namespaces it holds (cluster-wide watches, filtered).
+  const held = shard ? { accept: (namespace: string) => shard.holds(namespace) } : {};
+  const employees = new Informer<Employee>(kc, { path: rosterPath("employees", ns), logger, ...held });
+  const policies = new Informer<AccessPolicy>(kc, {
+    path: rosterPath("accesspolicies", ns),
+    logger,
+    ...held,
+  });
+  const rules = new Informer<GroupRule>(kc, { path: rosterPath("grouprules", ns), logger, ...held });
+  const connectors = new Informer<Connector>(kc, { path: rosterPath("connectors", ns), logger, ...held });
+  /** The Connector, unless sharded and this shard does not act in its namespace (then no reconcile). */
+  const connectorIn = (namespace: string, name: string) =>
+    actsIn(namespace) ? connectors.get(namespace, name) : undefined;
   const informers = [employees, policies, rules, connectors];
   const secrets = new SecretReader(core);
-  const objects = (namespace: string): NamespaceObjects => ({
-    employees: employees.list(namespace),
-    policies: policies.list(namespace),
-    rules: rules.list(namespace),
-    connectors: connectors.list(namespace),
-    withEmployeeId: (employeeId) =>
+  // One NamespaceObjects per namespace until one of its lists changes: the planner memoizes on it
+  // (the managed groups), so reconciles with nothing changed in between share that work.
+  const namespaceObjects = new Map<string, NamespaceObjects>();
+  const objects = (namespace: string): NamespaceObjects => {
+    const cached = namespaceObjects.get(namespace);
+    const current = {
+      employees: employees.list(namespace),
+      policies: policies.list(namespace),
+      rules: rules.list(namespace),
+      connectors: connectors.list(namespace),
+    };
+    if (
+      cached &&
+      cached.employees === current.employees &&
+      cached.policies === current.policies &&
+      cached.rules === current.rules &&
+      cached.connectors === current.connectors
+    )
+      return cached;
+    const fresh = { ...current, withEmployeeId: withEmployeeId(namespace) };
+    namespaceObjects.set(namespace, fresh);
+    return fresh;
+  };
+  const withEmployeeId =
+    (namespace: string) =>
+    (employeeId: string): Employee[] =>
       [...(byEmployeeId.get(`${namespace}/${employeeId}`) ?? [])].flatMap((key) => {
         const { name } = splitKey(key);
         const found = employees.get(namespace, name);
         return found ? [found] : [];
-      }),
-  });
+      });
   /** "<namespace>/<employeeId>" -> the keys of the Employees that carry it (kept by the handler below). */
   const byEmployeeId = new Map<string, Set<string>>();
   /** "<namespace>/<manager username>" -> the keys of the Employees whose spec.manager it is. */
   const reports = new Map<string, Set<string>>();
 
-  const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger, fence);
+  const readSecret: ConstructorParameters<typeof TargetPool>[0] = (namespace, ref) =>
+    secrets.read(namespace, ref);
+  const pool = shard
+    ? shard.targetPool(readSecret, logger, fence)
+    : new TargetPool(readSecret, logger, fence);
 
   const employeeQueue = new WorkQueue({ name: "employee", logger });
   const observedAt = new Map<string, number>();
@@ -145,12 +227,16 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
 
   const scan: ScanController = new ScanController({
     logger,
-    getConnector: (namespace, name) => connectors.get(namespace, name),
+    getConnector: connectorIn,
     objects,
     pool,
     events,
     drifted: (employee) => enqueueEmployee(keyOf(employee)),
-    scanned: (connector) => connectorController.enqueue(connector),
+    scanned: (connector) => {
+      connectorController.enqueue(connector);
+      // GroupRule status shows the hand-added members the scan found.
+      policyStatus.enqueueNamespace(connector.metadata.namespace ?? "default");
+    },
     brake: (): BrakeGate => brake,
   });
   const managed = (connector: Connector): number =>
@@ -168,7 +254,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const connectorController: ConnectorController = new ConnectorController({
     logger,
     custom,
-    getConnector: (namespace, name) => connectors.get(namespace, name),
+    getConnector: connectorIn,
     pool,
     managed,
     brake,
@@ -186,16 +272,20 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   const policyStatus = new PolicyStatusController({
     logger,
     custom,
-    getPolicy: (namespace, name) => policies.get(namespace, name),
-    getRule: (namespace, name) => rules.get(namespace, name),
+    getPolicy: (namespace, name) => (actsIn(namespace) ? policies.get(namespace, name) : undefined),
+    getRule: (namespace, name) => (actsIn(namespace) ? rules.get(namespace, name) : undefined),
     policies: (namespace) => policies.list(namespace),
     rules: (namespace) => rules.list(namespace),
     employees: (namespace) => employees.list(namespace),
+    unmanaged: (namespace, connector, group) => {
+      const found = connectors.get(namespace, connector);
+      return found ? scan.unmanagedIn(found, group) : undefined;
+    },
   });
   const approvals = new ApprovalController({
     logger,
     custom,
-    getConnector: (namespace, name) => connectors.get(namespace, name),
+    getConnector: connectorIn,
     brake,
     released: enqueueNamespace,
   });
@@ -267,7 +357,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     const released = secretsNamed(old ?? obj).filter(
       (secret) => type === "delete" || !secretsNamed(obj).includes(secret),
     );
-    if (released.length > 0 && leading)
+    if (released.length > 0 && leading && actsIn(namespace))
       void connectorController
         .releaseSecrets(obj, released)
         .catch((error: unknown) =>
@@ -289,7 +379,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     enqueueNamespace(namespace);
   });
   const deps: EmployeeReconcilerDeps = {
-    getEmployee: (namespace, name) => employees.get(namespace, name),
+    getEmployee: (namespace, name) => (actsIn(namespace) ? employees.get(namespace, name) : undefined),
     objects,
     target: (connector) => pool.get(connector),
     addFinalizer: async (employee) => void (await addFinalizer(custom, "employees", employee)),
@@ -309,13 +399,14 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
       if (since !== undefined)
         provisioningLatency.observe({ connector, operation }, (performance.now() - since) / 1000);
     },
+    audit: (record) => emitAudit(logger, record),
     now: () => new Date(),
   };
 
   const servers: Stoppable[] = [];
   servers.push(
     await startHealthServer(options.healthAddress, {
-      ready: () => informers.every((i) => i.hasSynced()),
+      ready: () => informers.every((i) => i.hasSynced()) && (shard?.hasSynced() ?? true),
     }),
   );
   servers.push(await startMetricsServer(options.metricsAddress));
@@ -327,6 +418,41 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   let stopping: Promise<void> | undefined;
 
   for (const informer of informers) informer.start();
+  shard?.start();
+
+  /** Queues everything cached (or only that of `namespaces`): what a new leader, or a shard taking namespaces over, does. */
+  const enqueueAll = (namespaces?: ReadonlySet<string>) => {
+    const within = (o: RosterObject) => !namespaces || namespaces.has(o.metadata.namespace ?? "default");
+    for (const e of employees.list()) if (within(e)) enqueueEmployee(keyOf(e));
+    for (const namespace of new Set(
+      employees
+        .list()
+        .filter(within)
+        .map((e) => e.metadata.namespace ?? "default"),
+    ))
+      policyStatus.enqueueNamespace(namespace);
+    for (const p of policies.list()) if (within(p)) policyStatus.enqueuePolicy(p);
+    for (const r of rules.list()) if (within(r)) policyStatus.enqueueRule(r);
+    for (const c of connectors.list()) {
+      if (!within(c)) continue;
+      connectorController.enqueue(c);
+      approvals.observe(c);
+      scan.schedule(c);
+    }
+  };
+
+  /** A namespace handed to another shard: what memory holds about it goes (its cached objects go on refresh). */
+  const forgetNamespace = (namespace: string) => {
+    for (const c of connectors.list(namespace)) {
+      pool.forget(namespace, c.metadata.name);
+      scan.forget(c);
+      brake.forget(c);
+      for (const e of employees.list(namespace)) scan.clearDrift(e, c.metadata.name);
+    }
+    namespaceObjects.delete(namespace);
+    for (const index of [observedAt, byEmployeeId, reports])
+      for (const key of index.keys()) if (key.startsWith(`${namespace}/`)) index.delete(key);
+  };
 
   const loadBrakes = async () => {
     for (let attempt = 0; ; attempt++) {
@@ -348,18 +474,10 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     logger.info("started leading: reconciling");
     leading = true;
     await Promise.all(informers.map((i) => i.waitForSync()));
-    // The brake as the last leader left it: read fresh, since this replica's cache may lag.
-    await loadBrakes();
-    for (const e of employees.list()) enqueueEmployee(keyOf(e));
-    for (const namespace of new Set(employees.list().map((e) => e.metadata.namespace ?? "default")))
-      policyStatus.enqueueNamespace(namespace);
-    for (const p of policies.list()) policyStatus.enqueuePolicy(p);
-    for (const r of rules.list()) policyStatus.enqueueRule(r);
-    for (const c of connectors.list()) {
-      connectorController.enqueue(c);
-      approvals.observe(c);
-      scan.schedule(c);
-    }
+    // The brake as the last leader left it: read fresh, since this replica's cache may lag. A shard
+    // holds no namespace yet: it reads each one's as it takes it over (prepare).
+    if (!shard) await loadBrakes();
+    enqueueAll();
     void employeeQueue.run(options.workers, async (key) => {
       const { namespace, name } = splitKey(key);
       const result = await reconcileEmployee(deps, namespace, name);
@@ -369,7 +487,10 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     void connectorController.run();
     void policyStatus.run();
     void approvals.run();
-    void scan.run(2);
+    // One full scan at a time: a scan holds its target's every account while it compares, so two
+    // at once double the operator's peak memory (bench/findings.md); scans are minutes apart.
+    void scan.run(1);
+    if (shard) void shard.lead(elector!.identity);
   };
 
   const stop = async () => {
@@ -382,6 +503,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
         approvals.shutdown(),
         scan.shutdown(),
       ]);
+      await shard?.stop();
       await elector?.release();
       for (const informer of informers) informer.stop();
       await pool.close();

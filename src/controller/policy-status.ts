@@ -4,6 +4,7 @@ import type { CustomObjectsApi } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AccessPolicy, Employee, GroupRule } from "../api/types.ts";
 import { groupRuleStatus, policyStatus } from "./summary.ts";
+import type { UnmanagedGroup } from "../plan/scan.ts";
 import { writeStatus } from "../kube/client.ts";
 import { WorkQueue, keyOf, splitKey } from "./queue.ts";
 
@@ -12,9 +13,11 @@ export type PolicyStatusOptions = {
   custom: CustomObjectsApi;
   getPolicy(namespace: string, name: string): AccessPolicy | undefined;
   getRule(namespace: string, name: string): GroupRule | undefined;
-  policies(namespace: string): AccessPolicy[];
-  rules(namespace: string): GroupRule[];
-  employees(namespace: string): Employee[];
+  policies(namespace: string): readonly AccessPolicy[];
+  rules(namespace: string): readonly GroupRule[];
+  employees(namespace: string): readonly Employee[];
+  /** A group's hand-added members in a connector, from its last full scan. */
+  unmanaged(namespace: string, connector: string, group: string): UnmanagedGroup | undefined;
 };
 
 const DEBOUNCE_MS = 1000;
@@ -72,6 +75,7 @@ export class PolicyStatusController {
               o.policies(namespace),
               o.rules(namespace),
               new Date(),
+              (connector) => o.unmanaged(namespace, connector, rule.spec.group),
             ),
           );
       }),

@@ -11,7 +11,7 @@ import type {
 } from "../api/types.ts";
 import { setCondition } from "../api/conditions.ts";
 import { CONNECTOR_FINALIZER } from "../api/schema.ts";
-import type { ScanResult } from "../plan/scan.ts";
+import type { ScanResult, UnmanagedGroup } from "../plan/scan.ts";
 import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
 import { employeeMatches, requirementProblems } from "../policy/match.ts";
 
@@ -84,6 +84,8 @@ export function groupRuleStatus(
   policies: readonly AccessPolicy[],
   rules: readonly GroupRule[],
   now: Date,
+  /** The group's hand-added members in a connector, from its last full scan (none: not scanned). */
+  unmanaged: (connector: string) => UnmanagedGroup | undefined = () => undefined,
 ): GroupRuleStatusT {
   const generation = rule.metadata.generation ?? 0;
   const previous = rule.status ?? {};
@@ -94,17 +96,35 @@ export function groupRuleStatus(
     : employees.filter((e) =>
         evaluateAccess(e, policies, rules, now).entitlements.some((x) => x.source === source),
       ).length;
+  const unmanagedMembers = rule.spec.connectors.flatMap((connector) => {
+    const found = unmanaged(connector);
+    if (!found) return [];
+    const { group: _group, ...summary } = unmanagedSummary(found);
+    return [{ connector, ...summary }];
+  });
+  const { unmanagedMembers: _previousUnmanaged, ...rest } = previous;
   return withPaused(
     {
-      ...previous,
+      ...rest,
       observedGeneration: generation,
       memberCount: members,
+      ...(unmanagedMembers.length ? { unmanagedMembers } : {}),
       conditions: readyFromProblems(problems, generation, now, previous),
     },
     isPaused(rule),
     generation,
     now,
   );
+}
+
+/** A group's hand-added members as Connector and GroupRule status show them. */
+export function unmanagedSummary(g: UnmanagedGroup) {
+  return {
+    group: g.group,
+    action: g.remove ? ("Remove" as const) : ("Keep" as const),
+    count: g.members.length,
+    members: g.members.slice(0, 50).map((m) => m.username),
+  };
 }
 
 /** States in which an account exists in the target and belongs to the Employee. */
@@ -174,6 +194,8 @@ export function connectorStatus(
   if (scan) {
     status.orphanAccounts = { count: scan.orphans.length, ids: scan.orphans.slice(0, 50).map((o) => o.id) };
     status.driftedAccounts = scan.drift.length;
+    if (scan.unmanaged.length) status.unmanagedMembers = scan.unmanaged.slice(0, 200).map(unmanagedSummary);
+    else delete status.unmanagedMembers;
   }
   status.conditions = setCondition(
     status.conditions,

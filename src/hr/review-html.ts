@@ -17,6 +17,8 @@ const EXCEPTION_TITLES: Record<ExceptionKind, string> = {
   DeprovisioningHeld: "Deprovisioning held",
   ExpiringGrant: "Expiring grant",
   AdoptionCandidate: "Adoption candidate",
+  AdoptionConflict: "Adoption conflict",
+  UnmanagedMembers: "Members added by hand",
 };
 
 export function escapeHtml(value: string): string {

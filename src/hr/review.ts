@@ -37,6 +37,8 @@ export const EXCEPTION_KINDS = [
   "DeprovisioningHeld",
   "ExpiringGrant",
   "AdoptionCandidate",
+  "AdoptionConflict",
+  "UnmanagedMembers",
 ] as const;
 export type ExceptionKind = (typeof EXCEPTION_KINDS)[number];
 
@@ -194,6 +196,16 @@ export function buildReview(input: ReviewInput): Review {
       }
     }
     for (const a of employee.status?.accounts ?? []) {
+      if (a.state === "Conflict") {
+        exceptions.push({
+          kind: "AdoptionConflict",
+          ...where,
+          connector: a.connector,
+          ...(a.id ? { account: a.id } : {}),
+          detail: `the account name is taken by an account Roster may not link: ${a.message ?? "see the Employee's status"}`,
+        });
+        continue;
+      }
       if (a.state !== "Unlinked") continue;
       exceptions.push({
         kind: "AdoptionCandidate",
@@ -248,6 +260,18 @@ export function buildReview(input: ReviewInput): Review {
         ...where,
         detail: `${status.driftedAccounts} accounts changed outside the operator`,
       });
+    for (const g of status.unmanagedMembers ?? []) {
+      const listed =
+        g.members.join(", ") + (g.count > g.members.length ? `, and ${g.count - g.members.length} more` : "");
+      exceptions.push({
+        kind: "UnmanagedMembers",
+        ...where,
+        detail:
+          g.action === "Remove"
+            ? `group ${g.group}: ${g.count} ${g.count === 1 ? "member" : "members"} Roster did not add, which an Authoritative GroupRule removes through the mass-change brake: ${listed}`
+            : `group ${g.group}: ${g.count} ${g.count === 1 ? "member" : "members"} Roster did not add, kept: ${listed}`,
+      });
+    }
     const held = condition(connector, "DeprovisioningHeld");
     if ((status.heldDeprovisions ?? 0) > 0 || held?.status === "True") {
       const count = status.heldDeprovisions

@@ -1,5 +1,6 @@
 // Structured JSON logs (pino). Secrets must never reach a log line: credentials pass through Connector
 // specs, Secrets and HTTP headers, so every secret-ish key is censored by path, whatever logs it.
+import { hostname } from "node:os";
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 
 export type { Logger } from "pino";
@@ -77,6 +78,28 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
     },
     options.destination,
+  );
+}
+
+/**
+ * The audit trail's logger (src/observe/audit.ts): name "roster.audit", `audit: true` on every
+ * line, on the same stream as `logger` and redacted the same way, always at level info whatever
+ * --log-level says: a trail that a warn level silences is no trail. Not a child of `logger`: a
+ * child keeps its parent's `name` binding, so a renamed child writes `name` twice. Its lines carry
+ * their own `time` (when the change was confirmed), so pino adds none.
+ */
+export function createAuditLogger(logger: Logger): Logger {
+  const stream = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym];
+  return pino(
+    {
+      name: "roster.audit",
+      level: "info",
+      base: { pid: process.pid, hostname: hostname(), audit: true },
+      redact: { paths: REDACT_PATHS, censor: "[REDACTED]" },
+      timestamp: false,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    stream,
   );
 }
 

@@ -134,6 +134,14 @@ export const connectorRequestDuration = new Histogram({
   registers,
 });
 
+/** One per audit record (src/observe/audit.ts). outcome: succeeded | failed */
+export const targetChanges = new Counter({
+  name: "roster_changes_total",
+  help: "Changes Roster made or tried in target systems (one per audit record), by operation and outcome",
+  labelNames: ["connector", "operation", "outcome"] as const,
+  registers,
+});
+
 /** state: the AccountStatus state (Active | Disabled | Deleted | Pending | Failed) */
 export const managedAccounts = new Gauge({
   name: "roster_managed_accounts",

@@ -21,6 +21,7 @@ import { evaluateAccess, isPaused, lifecycleOf, managedGroups, type Access } fro
 import { parseDuration } from "../api/durations.ts";
 import { DEPROVISION_FINALIZER } from "../api/schema.ts";
 import { isDeprovision, planAccount, type Operation } from "./plan.ts";
+import { changeSummary, mergeHistory, type AccountChange } from "./audit.ts";
 
 export type NamespaceObjects = {
   employees: readonly Employee[];
@@ -92,6 +93,8 @@ export type AccountResult = {
   /** The account after them (undefined once deleted). */
   current: ActualAccount | undefined;
   failure?: Failure;
+  /** History entries of the applied operations, in the order they ran (same changeIds as their audit records). */
+  changes?: readonly AccountChange[];
 };
 
 export type BrakeHold = { held: number; limit: number };
@@ -161,41 +164,6 @@ export type EmployeePlan = {
 
 const HELD_RETRY_MS = 30_000;
 const DEFAULT_DELETE_AFTER = "720h";
-
-export const EVENT_REASONS: Record<Operation["op"], string> = {
-  create: "AccountCreated",
-  update: "AccountUpdated",
-  enable: "AccountEnabled",
-  disable: "AccountDisabled",
-  set_password: "PasswordSet",
-  link: "AccountLinked",
-  delete: "AccountDeleted",
-  group_add: "GroupAdded",
-  group_remove: "GroupRemoved",
-};
-
-export function describeOperation(op: Operation, connector: string, id: string): string {
-  switch (op.op) {
-    case "create":
-      return `created account ${id} in ${connector}`;
-    case "update":
-      return `updated ${Object.keys(op.changes).sort().join(", ")} of ${id} in ${connector}`;
-    case "enable":
-      return `enabled ${id} in ${connector}`;
-    case "disable":
-      return `disabled ${id} in ${connector}`;
-    case "set_password":
-      return `set the generated password of ${id} in ${connector}`;
-    case "link":
-      return `linked the existing account ${op.id} in ${connector}`;
-    case "delete":
-      return `deleted ${id} in ${connector}`;
-    case "group_add":
-      return `added ${id} to group ${op.group} in ${connector}`;
-    case "group_remove":
-      return `removed ${id} from group ${op.group} in ${connector}`;
-  }
-}
 
 /**
  * Where the person may hold an account: what they should have, what status remembers, and, for
@@ -588,12 +556,6 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
   const result = input.results?.get(name);
   const applied = result ? result.applied : [];
   const current = result ? result.current : actual;
-  for (const op of applied)
-    events.push({
-      type: "Normal",
-      reason: EVENT_REASONS[op.op],
-      message: describeOperation(op, name, current?.id ?? actual?.id ?? ""),
-    });
   const plan: AccountPlan = {
     connector: name,
     ops,
@@ -606,11 +568,7 @@ function planAccountIn(ctx: AccountContext, name: string): AccountPlan {
     const failure = failed(result.failure, result.current?.id ?? actual?.id);
     return { ...plan, status: failure.status, failure: result.failure };
   }
-  if (drift !== undefined && ops.length > 0) {
-    plan.driftCorrected = drift;
-    if (applied.length > 0)
-      events.push({ type: "Normal", reason: "DriftCorrected", message: `${name}: put back ${drift}` });
-  }
+  if (drift !== undefined && ops.length > 0) plan.driftCorrected = drift;
 
   // Before the operations run, status is what it will be once they succeed.
   const done = result ? applied : ops;
@@ -871,15 +829,30 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
 
   const events: PlannedEvent[] = [];
   // Expired grants are announced once: when they still show in the entitlements.
-  for (const grant of access.expiredGrants)
-    if (grantStillShown(grant, previous.entitlements ?? [], access))
-      events.push({
-        type: "Normal",
-        reason: "GrantExpired",
-        message: `grant on ${grant.connector} expired at ${grant.until}`,
-      });
+  const expired = access.expiredGrants
+    .filter((grant) => grantStillShown(grant, previous.entitlements ?? [], access))
+    .map((grant) => ({
+      reason: "GrantExpired" as const,
+      message: `grant on ${grant.connector} expired at ${grant.until}`,
+    }));
   const ctx: AccountContext = { input, access, events, clearDrift: [] };
-  const accounts = connectorsToVisit(employee, input.objects, now).map((name) => planAccountIn(ctx, name));
+  const accounts = connectorsToVisit(employee, input.objects, now).map((name) =>
+    withHistory(planAccountIn(ctx, name), previous, input.results?.get(name)),
+  );
+  // One Normal Event for all a reconcile changed; Warnings stay one per failure.
+  const summary = changeSummary(
+    accounts.map((a) => {
+      const result = input.results?.get(a.connector);
+      return {
+        connector: a.connector,
+        id: a.status?.id ?? result?.current?.id,
+        applied: result?.applied ?? [],
+        ...(a.driftCorrected !== undefined ? { driftCorrected: a.driftCorrected } : {}),
+      };
+    }),
+    expired,
+  );
+  if (summary) events.unshift({ type: "Normal", ...summary });
 
   const terminated = access.lifecycle === "Terminated";
   const failures = accounts.filter((a) => a.failure);
@@ -936,6 +909,19 @@ export function planEmployee(input: EmployeePlanInput): EmployeePlan {
     handOver,
     next,
   };
+}
+
+/** The account's last changes, newest first: what this reconcile did, then what status recorded. */
+function withHistory(
+  plan: AccountPlan,
+  previous: EmployeeStatusT,
+  result: AccountResult | undefined,
+): AccountPlan {
+  if (!plan.status) return plan;
+  const recorded = previous.accounts?.find((a) => a.connector === plan.connector)?.history;
+  const history = mergeHistory(recorded, result?.changes);
+  const { history: _stale, ...status } = plan.status;
+  return { ...plan, status: history.length > 0 ? { ...status, history } : status };
 }
 
 function nextStep(

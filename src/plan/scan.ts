@@ -2,8 +2,9 @@
 // every Employee should have, to find drift (changed outside Roster) and orphans. Pure.
 import type { Connector, Employee } from "../api/types.ts";
 import type { ActualAccount } from "../connectors/types.ts";
-import { evaluateAccess } from "../policy/evaluate.ts";
-import { accountMapping, accountOperations, type NamespaceObjects } from "./employee.ts";
+import { evaluateAccess, isPaused, managedGroups } from "../policy/evaluate.ts";
+import { requirementProblems } from "../policy/match.ts";
+import { accountMapping, accountOperations, protectedBy, type NamespaceObjects } from "./employee.ts";
 import type { Operation } from "./plan.ts";
 
 export type DriftKind = "attributes" | "enabled" | "membership" | "deleted";
@@ -23,7 +24,18 @@ export type ScanResult = {
   drift: Drift[];
   /** Accounts in scope that no Employee owns: `owned` carry an employeeId Roster could act on. */
   orphans: { id: string; employeeId: string }[];
+  /** Hand-added members of the groups Roster hands out, per group (sorted by group). */
+  unmanaged: UnmanagedGroup[];
 };
+
+export type UnmanagedMember = { id: string; username: string };
+
+/**
+ * Members of a group Roster hands out that Roster did not add: accounts in the managed scope
+ * without an ownership key. `remove`: an active Authoritative GroupRule names the group, so they
+ * are removed (through the brake); otherwise they are kept and only shown.
+ */
+export type UnmanagedGroup = { group: string; remove: boolean; rules: string[]; members: UnmanagedMember[] };
 
 /**
  * Only people the operator believes are in sync are judged: status Ready for the current
@@ -71,7 +83,12 @@ export function compareScan(input: ScanInput): ScanResult {
   const byEmployeeId = new Map<string, ActualAccount>();
   for (const account of input.accounts) if (account.employeeId) byEmployeeId.set(account.employeeId, account);
   const known = new Set(input.objects.employees.map((e) => e.spec.employeeId));
-  const result: ScanResult = { managed: { Active: 0, Disabled: 0 }, drift: [], orphans: [] };
+  const result: ScanResult = {
+    managed: { Active: 0, Disabled: 0 },
+    drift: [],
+    orphans: [],
+    unmanaged: unmanagedMembers(input),
+  };
 
   for (const account of input.accounts) {
     if (!account.employeeId || !known.has(account.employeeId))
@@ -95,4 +112,56 @@ export function compareScan(input: ScanInput): ScanResult {
       result.drift.push({ employee: employee.metadata.name, employeeId: employee.spec.employeeId, ...drift });
   }
   return result;
+}
+
+/**
+ * The hand-added members of every group a policy, rule or grant of this connector names (api.md:
+ * an Authoritative rule removes members who do not match). Left out, because other rules own
+ * them: accounts with an ownership key (an Employee's reconcile, or the orphans setting),
+ * protected accounts, and accounts whose username or email is an Employee's (they wait to be
+ * linked, and linking's corrections go through the brake and `roster plan`).
+ */
+export function unmanagedMembers(input: ScanInput): UnmanagedGroup[] {
+  const connector = input.connector;
+  const name = connector.metadata.name;
+  const { groupKey } = accountMapping(connector, { employees: [] });
+  const named = new Map<string, UnmanagedGroup>();
+  const group = (g: string) => {
+    const key = groupKey(g);
+    let entry = named.get(key);
+    if (!entry) named.set(key, (entry = { group: g, remove: false, rules: [], members: [] }));
+    return entry;
+  };
+  for (const g of managedGroups(name, input.objects.policies, [], input.objects.employees)) group(g);
+  for (const rule of input.objects.rules) {
+    if (!rule.spec.connectors.includes(name)) continue;
+    const entry = group(rule.spec.group);
+    // A paused rule or one whose match is malformed removes nobody.
+    if (rule.spec.membership === "Additive" || isPaused(rule) || requirementProblems(rule.spec.match).length)
+      continue;
+    entry.remove = true;
+    entry.rules.push(`GroupRule/${rule.metadata.name}`);
+  }
+  if (!named.size) return [];
+  const people = new Set<string>();
+  for (const e of input.objects.employees) {
+    people.add(e.spec.username.toLowerCase());
+    people.add(e.spec.email.toLowerCase());
+  }
+  const emails = (a: ActualAccount) => [...(a.attributes.mail ?? []), ...(a.attributes.emails ?? [])];
+  for (const account of input.accounts) {
+    if (account.employeeId || !account.groups.length) continue;
+    if (protectedBy(connector, account, groupKey)) continue;
+    if (
+      people.has(account.username.toLowerCase()) ||
+      emails(account).some((m) => people.has(m.toLowerCase()))
+    )
+      continue;
+    for (const g of account.groups)
+      named.get(groupKey(g))?.members.push({ id: account.id, username: account.username });
+  }
+  return [...named.values()]
+    .filter((g) => g.members.length)
+    .map((g) => ({ ...g, members: g.members.sort((a, b) => a.username.localeCompare(b.username)) }))
+    .sort((a, b) => a.group.localeCompare(b.group));
 }

@@ -61,8 +61,8 @@ export function compilePattern(pattern: string): RE2JS {
   return compiled;
 }
 
-export function requirementHolds(employee: Employee, requirement: MatchRequirementSpec): boolean {
-  const value = employeeField(employee, requirement.key);
+/** Whether a match requirement holds for the value it sees (undefined: the field is absent). */
+function fieldRequirementHolds(value: string | undefined, requirement: MatchRequirementSpec): boolean {
   const values = requirement.values ?? [];
   switch (requirement.operator) {
     case "In":
@@ -78,6 +78,27 @@ export function requirementHolds(employee: Employee, requirement: MatchRequireme
   }
 }
 
+type LabelRequirement = NonNullable<LabelSelectorSpec["matchExpressions"]>[number];
+
+/** Whether a label selector expression holds for the label value it sees (undefined: no such label). */
+function labelRequirementHolds(value: string | undefined, expression: LabelRequirement): boolean {
+  const values = expression.values ?? [];
+  switch (expression.operator) {
+    case "In":
+      return value !== undefined && values.includes(value);
+    case "NotIn":
+      return value === undefined || !values.includes(value);
+    case "Exists":
+      return value !== undefined;
+    case "DoesNotExist":
+      return value === undefined;
+  }
+}
+
+export function requirementHolds(employee: Employee, requirement: MatchRequirementSpec): boolean {
+  return fieldRequirementHolds(employeeField(employee, requirement.key), requirement);
+}
+
 export function selectorMatches(
   labels: Record<string, string> | undefined,
   selector: LabelSelectorSpec | undefined,
@@ -86,20 +107,65 @@ export function selectorMatches(
   const have = labels ?? {};
   for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
     if (have[key] !== value) return false;
-  for (const expression of selector.matchExpressions ?? []) {
-    const value = have[expression.key];
-    const values = expression.values ?? [];
-    const holds =
-      expression.operator === "In"
-        ? value !== undefined && values.includes(value)
-        : expression.operator === "NotIn"
-          ? value === undefined || !values.includes(value)
-          : expression.operator === "Exists"
-            ? value !== undefined
-            : value === undefined;
-    if (!holds) return false;
-  }
+  for (const expression of selector.matchExpressions ?? [])
+    if (!labelRequirementHolds(have[expression.key], expression)) return false;
   return true;
+}
+
+/** One selector or match entry as evaluated for one Employee: what it asks, what it saw, and whether it held. */
+export type EntryResult = {
+  /** Where the entry is: selector.matchLabels, selector.matchExpressions[i] or match[i]. */
+  entry: string;
+  key: string;
+  /** "=" for a matchLabels entry, else the entry's operator. */
+  operator: string;
+  values: string[];
+  /** The label or field value the entry saw; undefined when the Employee has none. */
+  seen: string | undefined;
+  holds: boolean;
+};
+
+/**
+ * Every entry of a selector and match, each evaluated (not stopping at the first that fails), for
+ * explanations; the same rules as employeeMatches. Throws InvalidRequirement for a bad expression.
+ */
+export function explainMatch(
+  employee: Employee,
+  selector: LabelSelectorSpec | undefined,
+  match: MatchRequirementSpec[] | undefined,
+): EntryResult[] {
+  const labels = employee.metadata.labels ?? {};
+  const results: EntryResult[] = [];
+  for (const [key, value] of Object.entries(selector?.matchLabels ?? {}))
+    results.push({
+      entry: "selector.matchLabels",
+      key,
+      operator: "=",
+      values: [value],
+      seen: labels[key],
+      holds: labels[key] === value,
+    });
+  for (const [index, expression] of (selector?.matchExpressions ?? []).entries())
+    results.push({
+      entry: `selector.matchExpressions[${index}]`,
+      key: expression.key,
+      operator: expression.operator,
+      values: expression.values ?? [],
+      seen: labels[expression.key],
+      holds: labelRequirementHolds(labels[expression.key], expression),
+    });
+  for (const [index, requirement] of (match ?? []).entries()) {
+    const seen = employeeField(employee, requirement.key);
+    results.push({
+      entry: `match[${index}]`,
+      key: requirement.key,
+      operator: requirement.operator,
+      values: requirement.values ?? [],
+      seen,
+      holds: fieldRequirementHolds(seen, requirement),
+    });
+  }
+  return results;
 }
 
 /** Whether selector and every match requirement hold. Throws InvalidRequirement for a bad expression. */

@@ -412,3 +412,139 @@ describe("adopting accounts that already exist", () => {
     },
   );
 });
+
+describe("an existing group with members added by hand", () => {
+  it(
+    "an Authoritative GroupRule shows them in its status and removes them through the brake; protected and Additive ones stay",
+    { timeout: 150_000 },
+    async () => {
+      const s = await setUp("unmanaged", {
+        protected: { usernames: ["admin"] },
+        drift: { resyncInterval: "2s" },
+        safety: { maxDeprovisionsPerHour: 2, maxDeprovisionPercent: 100 },
+      });
+      const admin = await handMade(s.ldap.client, s, "admin");
+      const hand = [await handMade(s.ldap.client, s, "h1"), await handMade(s.ldap.client, s, "h2")];
+      hand.push(await handMade(s.ldap.client, s, "h3"));
+      await s.ldap.client.add(`cn=devs,${s.groupsDN}`, {
+        objectClass: ["groupOfNames"],
+        cn: "devs",
+        member: [admin, ...hand],
+      });
+      // staff is the policy's group (setUp): its hand-added member is only shown, never removed.
+      await s.ldap.client.add(`cn=staff,${s.groupsDN}`, {
+        objectClass: ["groupOfNames"],
+        cn: "staff",
+        member: [hand[0]!],
+      });
+      await s.apply("GroupRule", "devs", {
+        group: "devs",
+        connectors: [s.connector],
+        match: [{ key: "department", operator: "In", values: ["Engineering"] }],
+      });
+      await s.apply("Employee", "ada", person("UM-1", "ada", { department: "Engineering" }));
+      const before = await csns(s, [admin, ...hand]);
+      const operator = await operatorFor(s);
+      const connector = async () =>
+        (await getRoster(s.kube, s.namespace, "Connector", s.connector)) as unknown as Connector;
+      type RuleStatus = {
+        unmanagedMembers?: { connector: string; action: string; count: number; members: string[] }[];
+      };
+      let lastRule: RuleStatus | undefined;
+      const rule = async () => {
+        const found = (await getRoster(s.kube, s.namespace, "GroupRule", "devs")) as { status?: RuleStatus };
+        lastRule = found.status;
+        return found;
+      };
+
+      // Two an hour: two of the three are removed, the third is held for approval.
+      await waitFor(
+        async () => (await connector()).status?.heldDeprovisions === 1,
+        60_000,
+        () => `the brake does not hold the third removal:\n${operator.tail(20)}`,
+        500,
+      );
+      const adaDN = (await s.ldap.person(s.usersDN, "UM-1"))!.dn;
+      const members = (await s.ldap.members(s.groupsDN, "devs")).map((m) => m.toLowerCase());
+      expect(members).toContain(adaDN.toLowerCase());
+      expect(members).toContain(admin.toLowerCase());
+      const left = hand.filter((dn) => members.includes(dn.toLowerCase()));
+      expect(left).toHaveLength(1);
+      const leftUid = left[0]!.split(",")[0]!.slice(4);
+      await waitFor(
+        async () => (await rule()).status?.unmanagedMembers?.[0]?.count === 1,
+        30_000,
+        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+      );
+      expect((await rule()).status?.unmanagedMembers).toEqual([
+        { connector: s.connector, action: "Remove", count: 1, members: [leftUid] },
+      ]);
+      expect((await connector()).status?.unmanagedMembers).toEqual([
+        { group: "devs", action: "Remove", count: 1, members: [leftUid] },
+        { group: "staff", action: "Keep", count: 1, members: ["h1"] },
+      ]);
+      const removedEvents = (await s.events(s.connector)).filter(
+        (e) => e.reason === "UnmanagedMembersRemoved",
+      );
+      expect(removedEvents.map((e) => e.message).join("\n")).toContain("GroupRule/devs is Authoritative");
+
+      // The exact approval removes the held one; the group is then as the rule says, plus the
+      // protected administrator. No person entry was written to.
+      await s.kube.custom.patchNamespacedCustomObject(
+        {
+          group: "roster.dev",
+          version: "v1alpha1",
+          namespace: s.namespace,
+          plural: "connectors",
+          name: s.connector,
+          body: { metadata: { annotations: { "roster.dev/approve-deprovisioning": "1" } } },
+        },
+        mergePatch,
+      );
+      let devs: string[] = [];
+      await waitFor(
+        async () => (devs = await s.ldap.members(s.groupsDN, "devs")).length === 2,
+        60_000,
+        () => `devs still has ${devs.join("; ")}:\n${operator.tail(20)}`,
+        500,
+      );
+      await waitFor(
+        async () => (await rule()).status?.unmanagedMembers === undefined,
+        30_000,
+        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+      );
+      expect(await s.ldap.members(s.groupsDN, "staff")).toContain(hand[0]);
+      expect(await csns(s, [admin, ...hand])).toEqual(before);
+
+      // Additive: a member added by hand now is shown and kept.
+      await s.apply("GroupRule", "devs", {
+        group: "devs",
+        connectors: [s.connector],
+        membership: "Additive",
+        match: [{ key: "department", operator: "In", values: ["Engineering"] }],
+      });
+      await s.ldap.client.modify(
+        `cn=devs,${s.groupsDN}`,
+        new Change({ operation: "add", modification: new Attribute({ type: "member", values: [hand[1]!] }) }),
+      );
+      await waitFor(
+        async () => (await rule()).status?.unmanagedMembers?.[0]?.action === "Keep",
+        30_000,
+        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+      );
+      const scans = async () =>
+        counterOrZero(await operator.metrics(), "controller_runtime_reconcile_total", { controller: "scan" });
+      const seen = await scans();
+      await waitFor(
+        async () => (await scans()) >= seen + 2,
+        30_000,
+        () => "no full scan ran",
+      );
+      expect(await s.ldap.members(s.groupsDN, "devs")).toContain(hand[1]);
+      expect((await rule()).status?.unmanagedMembers).toEqual([
+        { connector: s.connector, action: "Keep", count: 1, members: ["h2"] },
+      ]);
+      expect((await connector()).status?.heldDeprovisions).toBe(0);
+    },
+  );
+});

@@ -87,8 +87,9 @@ describe("SCIM manager", () => {
     const updated = await s.until("ken", "manager set", (e) => wikiAccount(e)?.message === undefined);
     expect(await managerOf("M-KEN")).toBe(hedyId);
     expect(readyCondition(updated)?.status).toBe("True");
+    // One Event for the reconcile that set it: "<connector> <id>: updated ..., manager.value".
     expect((await s.events("ken")).map((e) => e.message)).toContainEqual(
-      expect.stringMatching(/^updated .*manager\.value of /),
+      expect.stringMatching(new RegExp(`^${WIKI} \\S+: updated [^;]*\\bmanager\\.value\\b`)),
     );
   });
 });

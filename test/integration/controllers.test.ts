@@ -566,6 +566,7 @@ describe("PolicyStatusController", () => {
       policies: (namespace) => policies.list(namespace),
       rules: (namespace) => rules.list(namespace),
       employees: (namespace) => employees.list(namespace),
+      unmanaged: () => undefined,
     });
     // As the operator wires it: spec/annotation edits enqueue the object, Employee changes the namespace.
     subscribe(policies, (type, obj, old) => {

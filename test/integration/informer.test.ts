@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { Informer, type ChangeType } from "../../src/controller/informer.ts";
+import { addFinalizer, FINALIZER } from "../../src/controller/finalizer.ts";
 import { API_VERSION, GROUP, VERSION } from "../../src/api/schema.ts";
+import { rosterPath, serverSideApply, writeStatus } from "../../src/kube/client.ts";
 import type { Employee } from "../../src/api/types.ts";
 
 let cp: ControlPlane;
@@ -130,6 +132,82 @@ describe("Informer", () => {
       expect(informer.list().map((e) => e.metadata.name)).toEqual(["labelled"]);
       await eventually(() => updates.length >= 2, 10_000, "resync updates");
       expect(new Set(updates)).toEqual(new Set(["labelled"]));
+    } finally {
+      informer.stop();
+    }
+  });
+
+  it("caches objects without managedFields or last-applied, and what it keeps serves the writes", async () => {
+    const lastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+    const path = rosterPath("employees", namespace, "slim");
+    // Server-side apply records managedFields; `kubectl apply` adds the last-applied annotation.
+    await serverSideApply(
+      cp.kubeconfig,
+      `${path}`,
+      {
+        ...employee("slim", "E4"),
+        metadata: {
+          name: "slim",
+          namespace,
+          annotations: { [lastApplied]: JSON.stringify(employee("slim", "E4")), "team.example/owner": "hr" },
+        },
+      },
+      "informer-test",
+      true,
+    );
+    const informer = new Informer<Employee>(cp.kubeconfig, {
+      path: `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/employees`,
+    });
+    informer.start();
+    try {
+      await informer.waitForSync(10_000);
+      const cached = informer.get(namespace, "slim")!;
+      expect(cached.metadata).not.toHaveProperty("managedFields");
+      expect(cached.metadata.annotations).toEqual({ "team.example/owner": "hr" });
+      expect(cached.metadata.uid).toBeDefined();
+      expect(cached.metadata.resourceVersion).toBeDefined();
+      expect(cached.spec.employeeId).toBe("E4");
+
+      // The finalizer patch (a JSON patch testing the finalizers) and a status write, both built
+      // from the cached object, go through; what comes back by the watch is slim too.
+      await addFinalizer(custom, "employees", cached);
+      await writeStatus(custom, "employees", cached, { phase: "Active" });
+      await eventually(
+        () => informer.get(namespace, "slim")?.status?.phase === "Active",
+        10_000,
+        "status in cache",
+      );
+      const updated = informer.get(namespace, "slim")!;
+      expect(updated.metadata.finalizers).toEqual([FINALIZER]);
+      expect(updated.metadata).not.toHaveProperty("managedFields");
+      expect(updated.metadata.annotations).toEqual({ "team.example/owner": "hr" });
+    } finally {
+      informer.stop();
+    }
+  });
+
+  it("hands out one list per namespace until something in it changes", async () => {
+    const informer = new Informer<Employee>(cp.kubeconfig, { path: `/apis/${GROUP}/${VERSION}/employees` });
+    informer.start();
+    try {
+      await informer.waitForSync(10_000);
+      const before = informer.list(namespace);
+      const everywhere = informer.list();
+      expect(informer.list(namespace)).toBe(before);
+      expect(informer.list()).toBe(everywhere);
+
+      await create("lin", "E5");
+      await eventually(() => informer.get(namespace, "lin") !== undefined, 10_000, "lin in cache");
+      const after = informer.list(namespace);
+      expect(after).not.toBe(before);
+      expect(after.map((e) => e.metadata.name)).toContain("lin");
+      expect(before.map((e) => e.metadata.name)).not.toContain("lin");
+      expect(informer.list().length).toBe(everywhere.length + 1);
+      expect(informer.list("elsewhere")).toEqual([]);
+
+      await remove("lin");
+      await eventually(() => informer.get(namespace, "lin") === undefined, 10_000, "lin gone");
+      expect(informer.list(namespace).map((e) => e.metadata.name)).not.toContain("lin");
     } finally {
       informer.stop();
     }

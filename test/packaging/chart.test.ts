@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { dump } from "js-yaml";
 import {
   LEASE_RULES,
+  NAMESPACE_RULES,
   WATCH_RULES,
   check,
   chartDir,
@@ -104,7 +105,7 @@ describe("helm chart", () => {
     for (const d of m)
       if (!d.kind.startsWith("Cluster")) expect(d.metadata.namespace, d.kind).toBe("roster-system");
 
-    expect(rules(only(m, "ClusterRole", "roster"))).toEqual(WATCH_RULES);
+    expect(rules(only(m, "ClusterRole", "roster"))).toEqual([...WATCH_RULES, ...NAMESPACE_RULES]);
     expect(rules(only(m, "Role", "roster-leader-election"))).toEqual(LEASE_RULES);
     const subjects = [
       only(m, "ClusterRoleBinding").subjects,
@@ -118,12 +119,14 @@ describe("helm chart", () => {
     expect(deployment.spec.replicas).toBe(2);
     expect(podSpec(m).serviceAccountName).toBe("roster");
     const c = container(m);
-    expect(c.args.slice(0, 3)).toEqual([
+    expect(c.args.slice(0, 4)).toEqual([
       "operator",
       "--leader-elect=true",
       "--lease-namespace=$(POD_NAMESPACE)",
+      "--lease-name=roster-operator",
     ]);
     expect(c.args.some((a) => a.startsWith("--namespace"))).toBe(false);
+    expect(c.args.some((a) => a.startsWith("--shard-selector"))).toBe(false);
     expect(c.env).toContainEqual({
       name: "POD_NAMESPACE",
       valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
@@ -175,8 +178,43 @@ describe("helm chart", () => {
     expect(container(m).args).toContain("--namespace=people");
   });
 
-  it("grants no delete, no escalation and nothing on CRDs, in either mode", () => {
-    const modes: Record<string, string>[] = [{}, { "operator.watchNamespace": "people" }];
+  it("renders a shard: --shard-selector, its own Lease, and the Namespace watch in its ClusterRole", () => {
+    const selector = "roster.dev/shard in (eu,apac),!legacy";
+    const escaped = selector.replace(/,/g, "\\,"); // --set splits on unescaped commas
+    const m = documents(helmTemplate({ "operator.shardSelector": escaped }, { release: "roster-eu" }));
+    const args = container(m).args;
+    expect(args).toContain(`--shard-selector=${selector}`);
+    // Two shards installed side by side must not share a Lease (they would elect one leader).
+    expect(args).toContain("--lease-name=roster-eu");
+    expect(args).toContain("--leader-elect=true");
+    expect(rules(only(m, "ClusterRole", "roster-eu"))).toEqual([...WATCH_RULES, ...NAMESPACE_RULES]);
+    expect(rules(only(m, "Role", "roster-eu-leader-election"))).toEqual(LEASE_RULES);
+    const named = documents(
+      helmTemplate(
+        { "operator.shardSelector": escaped, "operator.leaderElection.leaseName": "shard-eu" },
+        { release: "roster-eu" },
+      ),
+    );
+    expect(container(named).args).toContain("--lease-name=shard-eu");
+  });
+
+  it.each([
+    [{ "operator.watchNamespace": "people" }, /shardSelector and operator.watchNamespace exclude each other/],
+    [{ "operator.leaderElection.enabled": false }, /shardSelector needs operator.leaderElection.enabled/],
+  ])("refuses a shard with %j", (values, message) => {
+    const args = ["template", "roster", chartDir, "--set", "operator.shardSelector=roster.dev/shard=eu"];
+    for (const [k, v] of Object.entries(values)) args.push("--set", `${k}=${v}`);
+    const result = run(helmBinary(), args);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it("grants no delete, no escalation and nothing on CRDs, in any mode", () => {
+    const modes: Record<string, string>[] = [
+      {},
+      { "operator.watchNamespace": "people" },
+      { "operator.shardSelector": "roster.dev/shard=eu" },
+    ];
     for (const values of modes) {
       const m = documents(helmTemplate(values));
       for (const role of [...find(m, "ClusterRole"), ...find(m, "Role")]) {

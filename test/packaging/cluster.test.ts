@@ -104,6 +104,11 @@ describe("RBAC as the operator's ServiceAccount", () => {
       ["yes", ["patch", "secrets", "-n", "people"]],
       ["yes", ["update", "leases.coordination.k8s.io", "-n", "roster-system"]],
       ["no", ["update", "leases.coordination.k8s.io", "-n", "people"]],
+      // A shard watches which Namespaces its selector matches (handover Leases stay in roster-system).
+      ["yes", ["watch", "namespaces"]],
+      ["yes", ["list", "namespaces"]],
+      ["no", ["update", "namespaces"]],
+      ["no", ["patch", "namespaces"]],
       ["no", ["delete", "customresourcedefinitions.apiextensions.k8s.io"]],
       ["no", ["get", "customresourcedefinitions.apiextensions.k8s.io"]],
       ["no", ["delete", "employees.roster.dev", "-n", "people"]],
@@ -140,6 +145,7 @@ describe("RBAC as the operator's ServiceAccount", () => {
       ["no", ["get", "secrets", "-n", "kube-system"]],
       ["no", ["create", "events", "-n", "other"]],
       ["no", ["update", "leases.coordination.k8s.io", "-n", "people"]],
+      ["no", ["list", "namespaces"]],
       ["no", ["delete", "customresourcedefinitions.apiextensions.k8s.io"]],
       ["no", ["delete", "employees.roster.dev", "-n", "people"]],
     ];

@@ -65,9 +65,10 @@ export function kubectlBinary(): string {
 /** `helm template` of the chart with --set values; throws on a render or schema error. */
 export function helmTemplate(
   values: Record<string, string | number | boolean> = {},
-  options: { namespace?: string; includeCrds?: boolean } = {},
+  options: { namespace?: string; includeCrds?: boolean; release?: string } = {},
 ): string {
-  const args = ["template", "roster", chartDir, "--namespace", options.namespace ?? "roster-system"];
+  const release = options.release ?? "roster";
+  const args = ["template", release, chartDir, "--namespace", options.namespace ?? "roster-system"];
   if (options.includeCrds) args.push("--include-crds");
   for (const [key, value] of Object.entries(values)) args.push("--set", `${key}=${value}`);
   return check(helmBinary(), args);
@@ -115,6 +116,11 @@ export const WATCH_RULES: Rule[] = [
   { apiGroups: ["roster.dev"], resources: ["employees/finalizers"], verbs: ["update"] },
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "create", "patch"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "get"] },
+];
+
+/** Cluster-wide only: a shard (--shard-selector) watches which Namespaces its selector matches. */
+export const NAMESPACE_RULES: Rule[] = [
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["list", "watch"] },
 ];
 
 export const LEASE_RULES: Rule[] = [

@@ -16,12 +16,13 @@ export type OperatorProcess = Managed & {
 };
 
 /**
- * Starts `roster operator` for one namespace. Without `kubeconfigPath` it runs as the chart's
- * ServiceAccount under the chart's RBAC, with its Lease in the operator's namespace.
+ * Starts `roster operator` for one namespace (every namespace when `namespace` is undefined, e.g.
+ * for a shard). Without `kubeconfigPath` it runs as the chart's ServiceAccount under the chart's
+ * RBAC, with its Lease in the operator's namespace.
  */
 export async function startOperator(options: {
   kubeconfigPath?: string;
-  namespace: string;
+  namespace: string | undefined;
   leaderElection?: boolean;
   leaseName?: string;
   leaseNamespace?: string;
@@ -29,7 +30,8 @@ export async function startOperator(options: {
 }): Promise<OperatorProcess> {
   const asServiceAccount = options.kubeconfigPath === undefined ? inject("harness").operator : undefined;
   const kubeconfigPath = options.kubeconfigPath ?? asServiceAccount!.kubeconfigPath;
-  const leaseNamespace = options.leaseNamespace ?? asServiceAccount?.leaseNamespace ?? options.namespace;
+  const leaseNamespace =
+    options.leaseNamespace ?? asServiceAccount?.leaseNamespace ?? options.namespace ?? "roster-system";
   const dir = mkdtempSync(join(tmpdir(), "roster-operator-"));
   registerDirectory(dir);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
@@ -38,14 +40,13 @@ export async function startOperator(options: {
     "operator",
     "--kubeconfig",
     kubeconfigPath,
-    "--namespace",
-    options.namespace,
+    ...(options.namespace === undefined ? [] : ["--namespace", options.namespace]),
     "--leader-elect",
     String(options.leaderElection ?? true),
     "--lease-namespace",
     leaseNamespace,
     "--lease-name",
-    options.leaseName ?? `roster-${options.namespace}`,
+    options.leaseName ?? `roster-${options.namespace ?? "operator"}`,
     "--metrics-addr",
     `127.0.0.1:${metricsPort}`,
     "--health-addr",

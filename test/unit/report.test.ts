@@ -217,6 +217,59 @@ describe("access review", () => {
     ]);
   });
 
+  it("lists the onboarding checklist: adoption candidates, conflicts and members added by hand", () => {
+    const account = (state: string, id: string, message: string) => ({
+      connector: "ldap",
+      id,
+      state,
+      groups: [],
+      message,
+    });
+    const review = buildReview({
+      employees: [
+        employee("eve", {}, { accounts: [account("Unlinked", "uid=eve,ou=p", "candidate")] as never }),
+        employee(
+          "fay",
+          {},
+          { accounts: [account("Conflict", "", "2 accounts have fay@example.com")] as never },
+        ),
+      ],
+      connectors: [
+        connector("ldap", {
+          unmanagedMembers: [
+            { group: "devs", action: "Remove", count: 3, members: ["h1", "h2"] },
+            { group: "staff", action: "Keep", count: 1, members: ["h3"] },
+          ],
+        }),
+      ],
+      now,
+      scope: "namespace hr",
+    });
+    expect(
+      review.exceptions.map((e) => [e.kind, e.employee ?? e.connector, e.account ?? "", e.detail]),
+    ).toEqual([
+      [
+        "AdoptionCandidate",
+        "eve",
+        "uid=eve,ou=p",
+        'an account that existed before Roster matches this person and is not linked; link it with the annotation roster.dev/adopt: "ldap"',
+      ],
+      [
+        "AdoptionConflict",
+        "fay",
+        "",
+        "the account name is taken by an account Roster may not link: 2 accounts have fay@example.com",
+      ],
+      [
+        "UnmanagedMembers",
+        "ldap",
+        "",
+        "group devs: 3 members Roster did not add, which an Authoritative GroupRule removes through the mass-change brake: h1, h2, and 1 more",
+      ],
+      ["UnmanagedMembers", "ldap", "", "group staff: 1 member Roster did not add, kept: h3"],
+    ]);
+  });
+
   it("is clean when nothing needs a look", () => {
     const review = buildReview({
       employees: [bob],

@@ -73,3 +73,25 @@ Nothing is ever deleted, and CRDs are not touched at all.
   resources: ["events"]
   verbs: ["create", "patch", "get"]
 {{- end -}}
+
+{{/*
+Cluster-wide only: a shard (operator.shardSelector) lists and watches Namespaces, names and labels,
+to know which of them its selector matches.
+*/}}
+{{- define "roster.clusterRules" -}}
+{{ include "roster.watchRules" . }}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end -}}
+
+{{/* The Lease the replicas elect their leader on; a shard's own unless set. */}}
+{{- define "roster.leaseName" -}}
+{{- if .Values.operator.leaderElection.leaseName -}}
+{{- .Values.operator.leaderElection.leaseName -}}
+{{- else if .Values.operator.shardSelector -}}
+{{- include "roster.fullname" . -}}
+{{- else -}}
+roster-operator
+{{- end -}}
+{{- end -}}

@@ -122,7 +122,81 @@ export function createConnector<E, G>(
   const creations = new Map<string, number>();
   const MAX_GROUP_ATTEMPTS = 5;
 
-  async function addMember(group: string, id: string): Promise<void> {
+  // Changes to one group's members are sent together: the first goes at once, those that arrive
+  // while it is in flight go in the next request, up to the target's batch size (no timer: a
+  // leaver's removal never waits for a batch to fill). A batch that fails is retried one member at
+  // a time, so each caller gets its own answer and one bad member does not fail the others.
+  function coalesced(
+    sendBatch: ((group: string, ids: string[]) => Promise<boolean>) | undefined,
+    sendOne: (group: string, id: string) => Promise<void>,
+  ): (group: string, id: string) => Promise<void> {
+    if (!sendBatch) return sendOne;
+    type Pending = { id: string; done: (error?: unknown) => void };
+    const queued = new Map<string, { group: string; items: Pending[] }>();
+    const flushing = new Set<string>();
+    async function flush(key: string): Promise<void> {
+      flushing.add(key);
+      try {
+        for (let q = queued.get(key); q?.items.length; q = queued.get(key)) {
+          const { group } = q;
+          const batch = q.items.splice(0, p.maxMembersPerRequest ?? 100);
+          if (!q.items.length) queued.delete(key);
+          const ids = [...new Set(batch.map((a) => a.id))];
+          let sent = false;
+          if (ids.length > 1) {
+            try {
+              sent = await sendBatch!(group, ids);
+            } catch (err) {
+              log.debug({ group, error: (err as Error).message }, `${p.name}: batch refused; one by one`);
+            }
+          }
+          if (sent) for (const a of batch) a.done();
+          else
+            await Promise.all(
+              batch.map((a) =>
+                sendOne(group, a.id).then(
+                  () => a.done(),
+                  (err: unknown) => a.done(err ?? new Error(`${p.name}: member change failed`)),
+                ),
+              ),
+            );
+        }
+      } finally {
+        flushing.delete(key);
+      }
+    }
+    return (group, id) => {
+      const key = p.groupKey(group);
+      return new Promise<void>((resolve, reject) => {
+        let q = queued.get(key);
+        if (!q) queued.set(key, (q = { group, items: [] }));
+        q.items.push({ id, done: (error) => (error === undefined ? resolve() : reject(error)) });
+        if (!flushing.has(key)) void flush(key);
+      });
+    };
+  }
+
+  const addMember = coalesced(
+    p.addMembers &&
+      (async (group, ids) =>
+        !creating.has(p.groupKey(group)) && (await write(() => p.addMembers!(group, ids)))),
+    addMemberAlone,
+  );
+
+  // Out of every group of that name: duplicates (made by hand or by an older version) must not
+  // keep access that Roster removes, nor make the removal fail.
+  const removeMember = coalesced(
+    p.removeMembers &&
+      (async (group, ids) => {
+        for (const found of await p.findGroups(group)) await write(() => p.removeMembers!(found, ids));
+        return true;
+      }),
+    async (group, id) => {
+      for (const found of await p.findGroups(group)) await write(() => p.removeMember(found, id));
+    },
+  );
+
+  async function addMemberAlone(group: string, id: string): Promise<void> {
     const key = p.groupKey(group);
     for (let attempt = 1; ; attempt++) {
       await creating.get(key);
@@ -283,9 +357,19 @@ export function createConnector<E, G>(
         // A dangling member (the account is gone) may still be removed.
         if (!(err instanceof AccountNotFoundError)) throw err;
       }
-      // Out of every group of that name: duplicates (made by hand or by an older version) must not
-      // keep access that Roster removes, nor make the removal fail.
-      for (const found of await p.findGroups(group)) await write(() => p.removeMember(found, ref.id));
+      await removeMember(group, ref.id);
+    },
+
+    async removeUnownedMember(group, id) {
+      const outside = p.outOfScope?.(id);
+      if (outside !== undefined) throw new NotOwnedError(outside);
+      const entry = await read(id);
+      if (entry !== undefined && p.employeeIdsOf(entry).length > 0)
+        throw new NotOwnedError(
+          `${p.describe(id)} carries an ownership key: not removing it as a hand-added member`,
+        );
+      await removeMember(group, id);
+      log.info({ [p.idLabel]: id, group }, `${p.name}: removed a member Roster did not add`);
     },
 
     async deleteAccount(ref) {

@@ -106,12 +106,24 @@ export interface TargetPrimitives<E, G> {
    * group: the base then creates it, once per name however many workers add at the same time.
    */
   addMember(group: string, id: string): Promise<boolean>;
+  /**
+   * Adds several members in one request, as addMember does one; absent: one at a time. May throw
+   * when any of them is refused (e.g. already a member): the base then adds them one by one.
+   */
+  addMembers?(group: string, ids: string[]): Promise<boolean>;
+  /** The most members one addMembers or removeMembers request may carry (default 100). */
+  maxMembersPerRequest?: number;
   /** Creates the group with its first member; fails with an isConflict error when it exists. */
   createGroup(group: string, id: string): Promise<void>;
   /** Names of groups the target was last seen to hold more than once, sorted. Absent: never. */
   duplicateGroups?(): string[];
   /** Removes a member; not a member (or the group gone) is not an error. */
   removeMember(group: G, id: string): Promise<void>;
+  /**
+   * Removes several members in one request; absent: one at a time. May throw when any of them
+   * is refused (e.g. not a member, or the last one): the base then removes them one by one.
+   */
+  removeMembers?(group: G, ids: string[]): Promise<void>;
   /**
    * Whether group membership can be changed at all (SCIM only with PATCH); when it cannot,
    * deleteAccount deletes without removing memberships first. Absent: always.

@@ -176,8 +176,10 @@ export function createLdapConnector(
     findGroups: async (name: string) => [name], // a DN names one group
     listGroups,
     addMember: (group, dn) => ldap.run("addToGroup", (c) => groups.addMember(c, group, dn)),
+    addMembers: (group, dns) => ldap.run("addToGroup", (c) => groups.addMembers(c, group, dns)),
     createGroup: (group, dn) => ldap.run("addToGroup", (c) => groups.createGroup(c, group, dn)),
     removeMember: (group, dn) => ldap.run("removeFromGroup", (c) => groups.removeMember(c, group, dn)),
+    removeMembers: (group, dns) => ldap.run("removeFromGroup", (c) => groups.removeMembers(c, group, dns)),
   };
 
   return {

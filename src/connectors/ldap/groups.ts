@@ -47,10 +47,14 @@ export type GroupEntries = {
   list(c: Client, pageSize: number): Promise<LdapGroup[]>;
   /** Adds dn; already a member is fine. False when the group does not exist (nothing changed). */
   addMember(c: Client, group: string, dn: string): Promise<boolean>;
+  /** Adds several in one modify; throws when any already is a member (the server does not say which). */
+  addMembers(c: Client, group: string, dns: string[]): Promise<boolean>;
   /** Creates the group with dn as its first member; AlreadyExistsError when it exists. */
   createGroup(c: Client, group: string, dn: string): Promise<void>;
   /** Removes dn, leaving the placeholder when it was the last member; not a member is fine. */
   removeMember(c: Client, group: string, dn: string): Promise<void>;
+  /** Removes several in one modify; throws when any is no member or they were the last. */
+  removeMembers(c: Client, group: string, dns: string[]): Promise<void>;
 };
 
 export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEntries {
@@ -64,6 +68,52 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
       attributes: ["1.1"],
     });
     return res.searchEntries.length > 0;
+  }
+
+  // Groups this connection saw holding a real member: no placeholder to look for when adding
+  // (saves a compare per add). A group emptied by hand whose placeholder was put back by hand may
+  // keep the placeholder beside the new member, which is harmless: it is never listed.
+  const holdsMembers = new Set<string>();
+  const groupKey = (gdn: string) => gdn.toLowerCase();
+
+  async function addMembers(c: Client, group: string, dns: string[]): Promise<boolean> {
+    const gdn = groupDN(group);
+    let hasPlaceholder: boolean;
+    try {
+      hasPlaceholder =
+        groupNeedsMember &&
+        !holdsMembers.has(groupKey(gdn)) &&
+        (await c.compare(gdn, memberAttribute, EMPTY_GROUP_PLACEHOLDER));
+    } catch (err) {
+      if (err instanceof NoSuchObjectError) return false;
+      throw err;
+    }
+    try {
+      const changes = [add(memberAttribute, dns)];
+      if (hasPlaceholder) changes.push(del(memberAttribute, [EMPTY_GROUP_PLACEHOLDER]));
+      await c.modify(gdn, changes);
+    } catch (err) {
+      const exists =
+        err instanceof TypeOrValueExistsError || (activeDirectory && err instanceof AlreadyExistsError);
+      // Already a member; of several, the server does not say which: the caller adds them one by one.
+      if (exists && dns.length === 1) {
+        holdsMembers.add(groupKey(gdn));
+        return true;
+      }
+      if (exists) throw err;
+      if (err instanceof NoSuchObjectError) return false; // deleted in between
+      if (hasPlaceholder && err instanceof NoSuchAttributeError) {
+        // The placeholder went away in between: just add.
+        await c.modify(gdn, add(memberAttribute, dns)).catch((e2) => {
+          if (!(e2 instanceof TypeOrValueExistsError) || dns.length > 1) throw e2;
+        });
+        holdsMembers.add(groupKey(gdn));
+        return true;
+      }
+      throw err;
+    }
+    holdsMembers.add(groupKey(gdn));
+    return true;
   }
 
   return {
@@ -95,43 +145,17 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
       for (const e of res.searchEntries) {
         const name = firstRDNValue(e.dn, GROUP_NAMING_ATTRIBUTE);
         if (name === undefined) continue;
-        groups.push({
-          name,
-          dn: e.dn,
-          members: (await readMembers(c, e, memberAttribute)).filter((m) => m !== EMPTY_GROUP_PLACEHOLDER),
-        });
+        const values = await readMembers(c, e, memberAttribute);
+        const members = values.filter((m) => m !== EMPTY_GROUP_PLACEHOLDER);
+        if (members.length === values.length && members.length) holdsMembers.add(groupKey(e.dn));
+        else holdsMembers.delete(groupKey(e.dn));
+        groups.push({ name, dn: e.dn, members });
       }
       return groups.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 
-    async addMember(c, group, dn) {
-      const gdn = groupDN(group);
-      let hasPlaceholder: boolean;
-      try {
-        hasPlaceholder = groupNeedsMember && (await c.compare(gdn, memberAttribute, EMPTY_GROUP_PLACEHOLDER));
-      } catch (err) {
-        if (err instanceof NoSuchObjectError) return false;
-        throw err;
-      }
-      try {
-        const changes = [add(memberAttribute, [dn])];
-        if (hasPlaceholder) changes.push(del(memberAttribute, [EMPTY_GROUP_PLACEHOLDER]));
-        await c.modify(gdn, changes);
-      } catch (err) {
-        if (err instanceof TypeOrValueExistsError) return true; // already a member
-        if (activeDirectory && err instanceof AlreadyExistsError) return true; // AD: already a member
-        if (err instanceof NoSuchObjectError) return false; // deleted in between
-        if (hasPlaceholder && err instanceof NoSuchAttributeError) {
-          // The placeholder went away in between: just add.
-          await c.modify(gdn, add(memberAttribute, [dn])).catch((e2) => {
-            if (!(e2 instanceof TypeOrValueExistsError)) throw e2;
-          });
-          return true;
-        }
-        throw err;
-      }
-      return true;
-    },
+    addMember: (c, group, dn) => addMembers(c, group, [dn]),
+    addMembers,
 
     async createGroup(c, group, dn) {
       const gdn = groupDN(group);
@@ -141,8 +165,12 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
         [memberAttribute]: [dn],
         ...(activeDirectory ? { sAMAccountName: [group], groupType: [AD_GLOBAL_SECURITY_GROUP] } : {}),
       });
+      holdsMembers.add(groupKey(gdn));
       log.info({ group: gdn }, "ldap: created group");
     },
+
+    // Any refusal (one is no member, or they were the last) throws: the caller goes one by one.
+    removeMembers: (c, group, dns) => c.modify(groupDN(group), del(memberAttribute, dns)),
 
     async removeMember(c, group, dn) {
       const gdn = groupDN(group);
@@ -155,6 +183,7 @@ export function groupEntries(layout: LdapLayout, log: ConnectorLogger): GroupEnt
           return;
         if (!(groupNeedsMember && err instanceof ObjectClassViolationError)) throw err;
         // It was the last member: leave the placeholder in the same modification.
+        holdsMembers.delete(groupKey(gdn));
         try {
           await c.modify(gdn, [add(memberAttribute, [EMPTY_GROUP_PLACEHOLDER]), del(memberAttribute, [dn])]);
         } catch (e2) {

@@ -327,6 +327,24 @@ export function createScimConnector(
     await client.request("PUT", userPath(id), { body: forPut(replaced()) });
   }
 
+  async function addMembers(name: string, userIds: string[]): Promise<boolean> {
+    for (let lookedUp = false; ; lookedUp = true) {
+      const cached = lookedUp ? undefined : groupsByName.get(name)?.[0];
+      const group = cached ?? (await lookUpGroups(name))[0];
+      if (!group) return false;
+      try {
+        await patchGroup(group, [{ op: "add", path: "members", value: userIds.map((value) => ({ value })) }]);
+        return true;
+      } catch (err) {
+        // Already a member; of several, the caller adds them one by one.
+        if (isHttpError(err, 409) && userIds.length === 1) return true;
+        if (!isHttpError(err, 404)) throw err;
+        forgetGroup(group); // deleted outside Roster: look again
+        if (lookedUp) return false;
+      }
+    }
+  }
+
   async function patchGroup(group: Group, ops: PatchOperation[]): Promise<void> {
     if (!(await patchSupported())) {
       throw new Error(
@@ -508,22 +526,8 @@ export function createScimConnector(
         };
       });
     },
-    async addMember(name, userId) {
-      for (let lookedUp = false; ; lookedUp = true) {
-        const cached = lookedUp ? undefined : groupsByName.get(name)?.[0];
-        const group = cached ?? (await lookUpGroups(name))[0];
-        if (!group) return false;
-        try {
-          await patchGroup(group, [{ op: "add", path: "members", value: [{ value: userId }] }]);
-          return true;
-        } catch (err) {
-          if (isHttpError(err, 409)) return true; // already a member
-          if (!isHttpError(err, 404)) throw err;
-          forgetGroup(group); // deleted outside Roster: look again
-          if (lookedUp) return false;
-        }
-      }
-    },
+    addMember: (name, userId) => addMembers(name, [userId]),
+    addMembers,
     async createGroup(name, userId) {
       const res = await client.request("POST", groupsPath, {
         body: {
@@ -548,6 +552,13 @@ export function createScimConnector(
         throw err;
       }
     },
+    // One PATCH with a remove per member; a member that is none fails it all (noTarget) and the
+    // base goes one by one.
+    removeMembers: (group, userIds) =>
+      patchGroup(
+        group,
+        userIds.map((id) => ({ op: "remove", path: valuePathFilter("members", "value", id) })),
+      ),
     // Without PATCH membership cannot change: delete without removing memberships first.
     canChangeMembers: patchSupported,
   };
