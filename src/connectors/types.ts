@@ -40,6 +40,9 @@ export type ActualAccount = AccountRef & {
   groups: string[];
 };
 
+/** Takes one page of a listing; the next page is read after it returns. */
+export type AccountPageHandler = (page: ActualAccount[]) => void | Promise<void>;
+
 export interface TargetConnector {
   /** Checks that the target is reachable and the credentials are accepted (Connector Ready). */
   check(): Promise<void>;
@@ -93,9 +96,12 @@ export interface TargetConnector {
   groupKey(name: string): string;
   /**
    * Every account in the managed scope, read in pages (full scans, drift and orphans). Entries
-   * that carry no employeeId have employeeId "": Roster never writes to them.
+   * that carry no employeeId have employeeId "": Roster never writes to them. With `onPage`,
+   * each page goes to it as it is read (once, in order; a listing interrupted after a page has
+   * gone out fails instead of starting again) and the result is empty: a full scan of a large
+   * directory never holds it whole.
    */
-  listAccounts(pageSize?: number): Promise<ActualAccount[]>;
+  listAccounts(pageSize?: number, onPage?: AccountPageHandler): Promise<ActualAccount[]>;
   /**
    * Names of managed groups the target holds more than once (SCIM displayName is not unique), as
    * last seen by a listing or a lookup; sorted, no I/O. Roster adds to one of them and removes

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Connector, Employee } from "../api/types.ts";
 import type { ActualAccount } from "../connectors/types.ts";
-import { compareScan, type ScanResult, type UnmanagedGroup, type UnmanagedMember } from "../plan/scan.ts";
+import { scanComparison, type ScanResult, type UnmanagedGroup, type UnmanagedMember } from "../plan/scan.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { connectorPaused } from "../plan/employee.ts";
 import { parseDuration } from "../api/durations.ts";
@@ -108,9 +108,20 @@ export class ScanController {
     const interval = parseDuration(connector.spec.drift?.resyncInterval ?? "10m");
     if (connectorPaused(connector)) return { requeueAfter: interval };
     const target = await this.options.pool.get(connector);
-    const accounts = await target.client.listAccounts(500);
     const objects = this.options.objects(namespace);
-    const result = compareScan({ connector, objects, accounts, now: new Date() });
+    const comparison = scanComparison({ connector, objects, now: new Date() });
+    // Compared a page at a time; kept whole only: the accounts the orphan action and the removal
+    // of hand-added members may write to (those no Employee of the namespace owns, in groups or
+    // with a key).
+    const known = new Set(objects.employees.map((e) => e.spec.employeeId));
+    const accounts: ActualAccount[] = [];
+    await target.client.listAccounts(500, (page) => {
+      comparison.page(page);
+      for (const account of page)
+        if (account.employeeId ? !known.has(account.employeeId) : account.groups.length > 0)
+          accounts.push(account);
+    });
+    const result = comparison.result();
     const previous = this.results.get(key);
     this.results.set(key, result);
     managedAccounts.set({ connector: key, state: "Active" }, result.managed.Active);

@@ -78,40 +78,74 @@ function describeDrift(ops: readonly Operation[]): { kinds: DriftKind[]; detail:
 }
 
 export function compareScan(input: ScanInput): ScanResult {
+  const comparison = scanComparison(input);
+  comparison.page(input.accounts);
+  return comparison.result();
+}
+
+/**
+ * A full scan compared page by page, as the pages arrive: between pages it keeps only what the
+ * result holds (counts, drift, orphan ids, hand-added members) and the in-sync Employees whose
+ * account it has not met yet, so a large directory is never held whole. An Employee whose account
+ * no page had is judged at the end (its account was deleted outside Roster).
+ */
+export function scanComparison(input: Omit<ScanInput, "accounts">) {
   const name = input.connector.metadata.name;
   const mapping = accountMapping(input.connector, input.objects);
-  const byEmployeeId = new Map<string, ActualAccount>();
-  for (const account of input.accounts) if (account.employeeId) byEmployeeId.set(account.employeeId, account);
   const known = new Set(input.objects.employees.map((e) => e.spec.employeeId));
-  const result: ScanResult = {
-    managed: { Active: 0, Disabled: 0 },
-    drift: [],
-    orphans: [],
-    unmanaged: unmanagedMembers(input),
-  };
-
-  for (const account of input.accounts) {
-    if (!account.employeeId || !known.has(account.employeeId))
-      result.orphans.push({ id: account.id, employeeId: account.employeeId });
-    else result.managed[account.enabled ? "Active" : "Disabled"]++;
-  }
-
+  const order = new Map(input.objects.employees.map((e, i) => [e, i]));
+  /** employeeId -> the Employees believed in sync whose account no page has had yet. */
+  const waiting = new Map<string, Employee[]>();
   for (const employee of input.objects.employees) {
     if (!believedInSync(employee, name)) continue;
+    const id = employee.spec.employeeId;
+    waiting.set(id, [...(waiting.get(id) ?? []), employee]);
+  }
+  const drifted: { employee: Employee; drift: Drift }[] = [];
+  const managed = { Active: 0, Disabled: 0 };
+  const orphans: ScanResult["orphans"] = [];
+  const members = unmanagedCollector(input);
+
+  const judge = (employee: Employee, actual: ActualAccount | undefined) => {
     const { ops } = accountOperations({
       employee,
       access: evaluateAccess(employee, input.objects.policies, input.objects.rules, input.now),
       connector: input.connector,
       mapping,
-      actual: byEmployeeId.get(employee.spec.employeeId),
+      actual,
       objects: input.objects,
       now: input.now,
     });
     const drift = describeDrift(ops);
     if (drift)
-      result.drift.push({ employee: employee.metadata.name, employeeId: employee.spec.employeeId, ...drift });
-  }
-  return result;
+      drifted.push({
+        employee,
+        drift: { employee: employee.metadata.name, employeeId: employee.spec.employeeId, ...drift },
+      });
+  };
+
+  return {
+    page(accounts: readonly ActualAccount[]): void {
+      for (const account of accounts) {
+        members.add(account);
+        if (!account.employeeId || !known.has(account.employeeId)) {
+          orphans.push({ id: account.id, employeeId: account.employeeId });
+          continue;
+        }
+        managed[account.enabled ? "Active" : "Disabled"]++;
+        const employees = waiting.get(account.employeeId);
+        if (!employees) continue;
+        waiting.delete(account.employeeId);
+        for (const employee of employees) judge(employee, account);
+      }
+    },
+    result(): ScanResult {
+      for (const employees of waiting.values()) for (const employee of employees) judge(employee, undefined);
+      waiting.clear();
+      drifted.sort((a, b) => order.get(a.employee)! - order.get(b.employee)!);
+      return { managed, drift: drifted.map((d) => d.drift), orphans, unmanaged: members.groups() };
+    },
+  };
 }
 
 /**
@@ -122,6 +156,12 @@ export function compareScan(input: ScanInput): ScanResult {
  * linked, and linking's corrections go through the brake and `roster plan`).
  */
 export function unmanagedMembers(input: ScanInput): UnmanagedGroup[] {
+  const collector = unmanagedCollector(input);
+  for (const account of input.accounts) collector.add(account);
+  return collector.groups();
+}
+
+function unmanagedCollector(input: Omit<ScanInput, "accounts">) {
   const connector = input.connector;
   const name = connector.metadata.name;
   const { groupKey } = accountMapping(connector, { employees: [] });
@@ -142,26 +182,30 @@ export function unmanagedMembers(input: ScanInput): UnmanagedGroup[] {
     entry.remove = true;
     entry.rules.push(`GroupRule/${rule.metadata.name}`);
   }
-  if (!named.size) return [];
   const people = new Set<string>();
-  for (const e of input.objects.employees) {
-    people.add(e.spec.username.toLowerCase());
-    people.add(e.spec.email.toLowerCase());
-  }
+  if (named.size)
+    for (const e of input.objects.employees) {
+      people.add(e.spec.username.toLowerCase());
+      people.add(e.spec.email.toLowerCase());
+    }
   const emails = (a: ActualAccount) => [...(a.attributes.mail ?? []), ...(a.attributes.emails ?? [])];
-  for (const account of input.accounts) {
-    if (account.employeeId || !account.groups.length) continue;
-    if (protectedBy(connector, account, groupKey)) continue;
-    if (
-      people.has(account.username.toLowerCase()) ||
-      emails(account).some((m) => people.has(m.toLowerCase()))
-    )
-      continue;
-    for (const g of account.groups)
-      named.get(groupKey(g))?.members.push({ id: account.id, username: account.username });
-  }
-  return [...named.values()]
-    .filter((g) => g.members.length)
-    .map((g) => ({ ...g, members: g.members.sort((a, b) => a.username.localeCompare(b.username)) }))
-    .sort((a, b) => a.group.localeCompare(b.group));
+  return {
+    add(account: ActualAccount): void {
+      if (!named.size || account.employeeId || !account.groups.length) return;
+      if (protectedBy(connector, account, groupKey)) return;
+      if (
+        people.has(account.username.toLowerCase()) ||
+        emails(account).some((m) => people.has(m.toLowerCase()))
+      )
+        return;
+      for (const g of account.groups)
+        named.get(groupKey(g))?.members.push({ id: account.id, username: account.username });
+    },
+    groups(): UnmanagedGroup[] {
+      return [...named.values()]
+        .filter((g) => g.members.length)
+        .map((g) => ({ ...g, members: g.members.sort((a, b) => a.username.localeCompare(b.username)) }))
+        .sort((a, b) => a.group.localeCompare(b.group));
+    },
+  };
 }

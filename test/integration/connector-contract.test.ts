@@ -692,6 +692,12 @@ describe.each([ldapTarget(), adTarget(), scimTarget(), strictScimTarget()])(
       expect(byId.get(a.id)).toEqual(a);
       expect(byId.get(b.id)).toMatchObject({ employeeId: "E-2", enabled: false, groups: [] });
       expect(byId.get(theirs)).toMatchObject({ employeeId: "HR-9", username: "user9", groups: ["team"] });
+      // Page by page (the full scan): the same accounts, in pages of at most two, nothing returned.
+      const pages: string[][] = [];
+      expect(await conn.listAccounts(2, (page) => void pages.push(page.map((x) => x.id)))).toEqual([]);
+      expect(pages.filter((p) => p.length).length).toBeGreaterThanOrEqual(2);
+      expect(pages.every((p) => p.length <= 2)).toBe(true);
+      expect(pages.flat().sort()).toEqual(accounts.map((x) => x.id).sort());
     });
 
     it("a fence that throws stops every write before it reaches the target; reads are not fenced", async () => {

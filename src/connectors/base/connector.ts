@@ -412,9 +412,9 @@ export function createConnector<E, G>(
       return p.toAccount(linked, await groupsOfEntry(linked));
     },
 
-    async listAccounts(pageSize): Promise<ActualAccount[]> {
-      // Whoever owns them: the full scan reports accounts that are not Roster's as orphans.
-      const entries = await p.listAccounts(pageSize);
+    async listAccounts(pageSize, onPage): Promise<ActualAccount[]> {
+      // Whoever owns them: the full scan reports accounts that are not Roster's as orphans. The
+      // groups are read whole first (member id -> group names), the accounts page by page.
       const membership = new Map<string, string[]>();
       for (const g of await p.listGroups(pageSize)) {
         for (const member of g.members) {
@@ -424,12 +424,20 @@ export function createConnector<E, G>(
           } catch {
             continue; // a member value that is no id of this target (e.g. a malformed DN)
           }
-          membership.set(key, [...(membership.get(key) ?? []), g.name]);
+          const names = membership.get(key);
+          if (names) names.push(g.name);
+          else membership.set(key, [g.name]);
         }
       }
-      return entries.map((e) =>
-        p.toAccount(e, [...new Set(membership.get(p.idKey(p.idOf(e))) ?? [])].sort()),
-      );
+      const all: ActualAccount[] = [];
+      await p.listAccounts(pageSize, async (entries) => {
+        const page = entries.map((e) =>
+          p.toAccount(e, [...new Set(membership.get(p.idKey(p.idOf(e))) ?? [])].sort()),
+        );
+        if (onPage) await onPage(page);
+        else all.push(...page);
+      });
+      return all;
     },
 
     duplicateGroups: () => p.duplicateGroups?.() ?? [],

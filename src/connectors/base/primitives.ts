@@ -49,8 +49,12 @@ export interface TargetPrimitives<E, G> {
   searchByEmail(email: string): Promise<E[]>;
   /** Also look an account up by username when none is owned by employeeId (SCIM: userName). */
   readonly findsByUsername: boolean;
-  /** Every account in the managed scope, read in pages; pageSize undefined: the target's default. */
-  listAccounts(pageSize: number | undefined): Promise<E[]>;
+  /**
+   * Every account in the managed scope, a page at a time to `onPage` (the next is read after it
+   * returns); pageSize undefined: the target's default. Fails, rather than starting again, when
+   * the listing breaks off after a page went out.
+   */
+  listAccounts(pageSize: number | undefined, onPage: (entries: E[]) => Promise<void>): Promise<void>;
   idOf(entry: E): string;
   /** The employeeIds the account carries (usually zero or one), as stored. */
   employeeIdsOf(entry: E): string[];

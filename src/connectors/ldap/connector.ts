@@ -135,15 +135,26 @@ export function createLdapConnector(
         ]),
       ),
     findsByUsername: false,
-    listAccounts: (pageSize = DEFAULT_PAGE_SIZE) =>
+    listAccounts: (pageSize = DEFAULT_PAGE_SIZE, onPage) =>
       ldap.run("listAccounts", async (c) => {
-        const res = await c.search(spec.usersDN, {
-          scope: "sub",
-          filter: people.accountFilter(new PresenceFilter({ attribute: "objectClass" })),
-          attributes: people.readAttributes,
-          paged: { pageSize: layout.pageSize(pageSize) },
-        });
-        return res.searchEntries;
+        let delivered = 0;
+        try {
+          for await (const res of c.searchPaginated(spec.usersDN, {
+            scope: "sub",
+            filter: people.accountFilter(new PresenceFilter({ attribute: "objectClass" })),
+            attributes: people.readAttributes,
+            paged: { pageSize: layout.pageSize(pageSize) },
+          })) {
+            delivered++;
+            await onPage(res.searchEntries);
+          }
+        } catch (err) {
+          // Not retried on a new connection: the pages already taken would be taken twice.
+          if (delivered === 0) throw err;
+          throw new Error(`ldap: the listing broke off after ${delivered} pages: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
       }),
     idOf: (entry) => entry.dn,
     employeeIdsOf: (entry) => entryValue(entry, EMPLOYEE_ID_ATTRIBUTE),

@@ -184,19 +184,35 @@ export function createScimConnector(
 
   /** Every resource of a list request, page by page (startIndex/count) until totalResults. */
   async function listAll(path: string, query: Record<string, string>, pageSize: number): Promise<Json[]> {
+    const all: Json[] = [];
+    await listPages(path, query, pageSize, async (page) => void all.push(...page));
+    return all;
+  }
+
+  /** The same, each page to `onPage` as it comes (a resource seen on an earlier page is left out). */
+  async function listPages(
+    path: string,
+    query: Record<string, string>,
+    pageSize: number,
+    onPage: (resources: Json[]) => Promise<void>,
+  ): Promise<void> {
     const caps = await known();
     const count = Math.max(1, Math.min(pageSize, caps.maxResults || pageSize));
-    const byId = new Map<string, Json>();
+    const seen = new Set<string>();
     let startIndex = 1;
     for (let page = 1; ; page++) {
       const { resources, totalResults } = readListResponse(
         (await client.request("GET", path, { query: { ...query, startIndex, count } })).body,
       );
+      const fresh: Json[] = [];
       for (const r of resources) {
         const id = toId(field(r, "id"));
         if (id === undefined) throw new Error(`SCIM GET ${path}: a resource without id in the list`);
-        byId.set(id, r);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        fresh.push(r);
       }
+      await onPage(fresh);
       startIndex += resources.length;
       if (totalResults !== undefined && startIndex > totalResults) break;
       if (resources.length === 0) {
@@ -208,7 +224,6 @@ export function createScimConnector(
       }
       if (page >= 100_000) throw new Error(`SCIM GET ${path}: too many pages`);
     }
-    return [...byId.values()];
   }
 
   async function readUser(id: string): Promise<Json> {
@@ -416,16 +431,20 @@ export function createScimConnector(
     },
     // Looked up by externalId, then by userName (see above).
     findsByUsername: true,
-    async listAccounts(pageSize = DEFAULT_PAGE_SIZE) {
-      let users: Json[];
+    async listAccounts(pageSize = DEFAULT_PAGE_SIZE, onPage) {
+      const owned = (users: Json[]) => onPage(users.filter((u) => externalIdOf(u) !== undefined));
+      let delivered = 0;
       try {
-        users = await listAll(usersPath, { filter: `${EMPLOYEE_ID_ATTRIBUTE} pr` }, pageSize);
+        await listPages(usersPath, { filter: `${EMPLOYEE_ID_ATTRIBUTE} pr` }, pageSize, (users) => {
+          delivered++;
+          return owned(users);
+        });
       } catch (err) {
-        // Services without the "pr" operator: list everything and keep those with an externalId.
-        if (!isHttpError(err, 400)) throw err;
-        users = await listAll(usersPath, {}, pageSize);
+        // Services without the "pr" operator (refused on the first page): list everything and
+        // keep those with an externalId.
+        if (!isHttpError(err, 400) || delivered > 0) throw err;
+        await listPages(usersPath, {}, pageSize, owned);
       }
-      return users.filter((u) => externalIdOf(u) !== undefined);
     },
     idOf,
     employeeIdsOf: (user) => {
