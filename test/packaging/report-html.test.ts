@@ -118,6 +118,8 @@ describe("roster report -o html in Chromium", () => {
         "1 Deprovisioning held",
         "1 Expiring grant",
         "1 Adoption candidate",
+        "0 Adoption conflict",
+        "0 Members added by hand",
       ].flatMap((c) => c.split(/(?<=^\d+) /)),
     );
   });
