@@ -411,13 +411,21 @@ describe("the brake when the whole namespace is deleted", () => {
               .sort();
             const left = all.map((e) => e.metadata.name).sort();
             const deleting = c.status?.conditions?.find((x) => x.type === "Deleting");
-            seen = `Employees left ${JSON.stringify(left)}, held ${JSON.stringify(held)}, heldDeprovisions ${c.status?.heldDeprovisions}, Deleting ${JSON.stringify(deleting)}`;
-            // The Employees already deprovisioned go; the two held ones wait.
+            // The namespace controller marks the Secret in its own time, after or before the rest.
+            const secret = await s.kube.core.readNamespacedSecret({
+              name: "ldap-bind",
+              namespace: s.namespace,
+            });
+            const secretDeleting = secret.metadata?.deletionTimestamp !== undefined;
+            seen = `Employees left ${JSON.stringify(left)}, held ${JSON.stringify(held)}, heldDeprovisions ${c.status?.heldDeprovisions}, Deleting ${JSON.stringify(deleting)}, Secret being deleted ${secretDeleting}`;
+            // The Employees already deprovisioned go; the two held ones wait; so do the Connector
+            // and its Secret.
             return (
               JSON.stringify(left) === JSON.stringify(remaining) &&
               JSON.stringify(held) === JSON.stringify(remaining) &&
               c.status?.heldDeprovisions === 2 &&
-              deleting?.status === "True"
+              deleting?.status === "True" &&
+              secretDeleting
             );
           },
           60_000,
@@ -426,9 +434,9 @@ describe("the brake when the whole namespace is deleted", () => {
         );
         await leaderIdle();
         expect(await disabledIds()).toEqual(firstLeavers.map(idOf).sort());
-        // The Connector and its Secret wait.
+        // The Secret is still there (its finalizer holds it) and so is the namespace.
         const secret = await s.kube.core.readNamespacedSecret({ name: "ldap-bind", namespace: s.namespace });
-        expect(secret.metadata?.deletionTimestamp).toBeDefined();
+        expect(secret.metadata?.finalizers).toContain("roster.dev/connector-credentials");
         expect(await namespaceGone()).toBe(false);
       };
       await heldAfterDeletion();
