@@ -82,17 +82,8 @@ type LabelRequirement = NonNullable<LabelSelectorSpec["matchExpressions"]>[numbe
 
 /** Whether a label selector expression holds for the label value it sees (undefined: no such label). */
 function labelRequirementHolds(value: string | undefined, expression: LabelRequirement): boolean {
-  const values = expression.values ?? [];
-  switch (expression.operator) {
-    case "In":
-      return value !== undefined && values.includes(value);
-    case "NotIn":
-      return value === undefined || !values.includes(value);
-    case "Exists":
-      return value !== undefined;
-    case "DoesNotExist":
-      return value === undefined;
-  }
+  // Its operators are match's without Matches, with the same meaning.
+  return fieldRequirementHolds(value, expression);
 }
 
 export function requirementHolds(employee: Employee, requirement: MatchRequirementSpec): boolean {
