@@ -1,20 +1,21 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile TypeScript to dist/.
+# Build stage: compile TypeScript to dist/, then bundle it (dist/bundle/, scripts/bundle.ts).
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN ./node_modules/.bin/tsc -p tsconfig.build.json
+COPY scripts/bundle.ts ./scripts/bundle.ts
+RUN ./node_modules/.bin/tsc -p tsconfig.build.json && node scripts/bundle.ts
 
-# Runtime stage: production dependencies only, non-root, read-only root filesystem friendly.
+# Runtime stage: the bundle holds every dependency, so no node_modules; non-root, read-only root
+# filesystem friendly.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
-COPY --from=build /src/dist ./dist
+COPY package.json ./
+COPY --from=build /src/dist/bundle ./dist/bundle
 COPY bin ./bin
 COPY crds ./crds
 USER 65532:65532

@@ -75,11 +75,12 @@ const HELP = `Usage: npm run bench -- [flags]
   --idle-scans N           idle full scans per connector (default 12)
   --resync-interval D      drift.resyncInterval during the idle phase (default 5s)
   --scim-server IMPL       indexed (default) | harness (test/harness/scim.ts; slow past ~1,000 users)
-  --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir)
+  --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir;
+                           the operator runs tsc's dist/ unbundled, so frames map to src/)
   --operator-node-options S  NODE_OPTIONS for the operator instead of the chart's operator.nodeOptions
                            (experiments, e.g. =--max-old-space-size=160)
   --operator-source        run the operator from src/ (Node strips types) instead of compiling it
-                           as the image does (dist/; about 20 MiB less RSS)
+                           and bundling it as the image does (dist/bundle/)
   --skip-ceiling --skip-ideal --skip-policy --skip-leavers --skip-idle --skip-scim-budget
   --scim-budget            only the SCIM request budget (requests per hire, mover, leaver and idle
                            minute against the strict SCIM server, bench/scim-budget.ts), merged into
@@ -206,7 +207,7 @@ const newReport = (N: number, LEAVERS: number, LEAVER_POOL: number): Record<stri
     scimServer: flags["scim-server"],
     operatorNodeOptions: NODE_OPTIONS,
     operatorNodeOptionsFromChart: flags["operator-node-options"] === undefined,
-    operatorBuild: flags["operator-source"] ? "source" : "compiled",
+    operatorBuild: flags["operator-source"] ? "source" : flags.profile ? "compiled" : "bundled",
     chartMemoryLimit: CHART.limit,
     chartMemoryLimitMiB: CHART.limitMiB,
     ldapGroupsPerAccount: LDAP_GROUPS.length,
@@ -281,7 +282,9 @@ if (flags["scim-budget"]) {
 // The operator once for every size, as the image runs it.
 const buildDir = mkdtempSync(join(tmpdir(), "roster-bench-build-"));
 registerDirectory(buildDir);
-const OPERATOR_ENTRY = flags["operator-source"] ? undefined : buildOperator(buildDir);
+const OPERATOR_ENTRY = flags["operator-source"]
+  ? undefined
+  : buildOperator(buildDir, { bundle: !flags.profile });
 if (OPERATOR_ENTRY) progress(`operator compiled into ${buildDir} (as the image runs it)`);
 progress(
   `operator NODE_OPTIONS "${NODE_OPTIONS}" (${flags["operator-node-options"] === undefined ? "the chart's operator.nodeOptions" : "--operator-node-options"}); chart memory limit ${CHART.limit}`,

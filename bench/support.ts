@@ -155,11 +155,12 @@ export async function startOperator(options: {
 }
 
 /**
- * The operator as the image runs it: src/ compiled by tsc (tsconfig.build.json) into `dir`, next to
- * a copy of bin/roster.js, which then loads dist/ instead of stripping types from the sources at
- * startup (that costs about 20 MiB of RSS that the image does not have). Returns the entry point.
+ * The operator as the image runs it: src/ compiled by tsc (tsconfig.build.json) into `dir` and
+ * bundled (`bundle`, as `npm run build` does), next to a copy of bin/roster.js, which then loads
+ * the bundle instead of stripping types from the sources at startup (that costs about 20 MiB of
+ * RSS that the image does not have). Returns the entry point.
  */
-export function buildOperator(dir: string): string {
+export function buildOperator(dir: string, options: { bundle: boolean }): string {
   const app = join(dir, "app");
   mkdirSync(join(app, "bin"), { recursive: true });
   try {
@@ -175,6 +176,9 @@ export function buildOperator(dir: string): string {
       `operator build: tsc reported errors, dist/ emitted anyway:\n${(error as { stdout?: string }).stdout ?? ""}`,
     );
   }
+  // The image runs the bundle (scripts/bundle.ts); a profile wants tsc's files, whose frames
+  // map to src/ by name.
+  if (options.bundle) execFileSync(process.execPath, [join(root, "scripts/bundle.ts"), join(app, "dist")]);
   copyFileSync(join(root, "bin/roster.js"), join(app, "bin/roster.js"));
   copyFileSync(join(root, "package.json"), join(app, "package.json"));
   symlinkSync(join(root, "node_modules"), join(app, "node_modules"));

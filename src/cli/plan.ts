@@ -20,6 +20,7 @@ import {
   type RosterState,
 } from "../plan/preview.ts";
 import { connectorPaused } from "../plan/employee.ts";
+import { scannedGroups } from "../plan/scan.ts";
 import type { ActualAccount } from "../connectors/types.ts";
 import { readingClient } from "./targets.ts";
 import {
@@ -281,7 +282,10 @@ async function readTargets(
     try {
       const client = await readingClient(kc, connector);
       try {
-        const accounts = await client.listAccounts(500);
+        // The members of the groups the scan judges, as it is and as proposed (a SCIM listing
+        // leaves out those without an externalId).
+        const groups = new Set([...scannedGroups(connector, current), ...scannedGroups(connector, proposed)]);
+        const accounts = await client.listAccounts(500, undefined, [...groups]);
         const candidates = new Map<string, ActualAccount[]>();
         await eachLimited(adoptionLookups(proposed, connector, accounts, now), 4, async (lookup) => {
           candidates.set(lookup.employee, await client.findUnowned(lookup.match, lookup.value));

@@ -99,9 +99,16 @@ export interface TargetConnector {
    * that carry no employeeId have employeeId "": Roster never writes to them. With `onPage`,
    * each page goes to it as it is read (once, in order; a listing interrupted after a page has
    * gone out fails instead of starting again) and the result is empty: a full scan of a large
-   * directory never holds it whole.
+   * directory never holds it whole. `membersOf`: groups whose members must all be listed (the
+   * full scan names those Roster hands out, to see who was added by hand); a target whose listing
+   * leaves out accounts without an ownership key (SCIM) reads those members one by one (one that
+   * no longer exists, a dangling member, is left out).
    */
-  listAccounts(pageSize?: number, onPage?: AccountPageHandler): Promise<ActualAccount[]>;
+  listAccounts(
+    pageSize?: number,
+    onPage?: AccountPageHandler,
+    membersOf?: readonly string[],
+  ): Promise<ActualAccount[]>;
   /**
    * Names of managed groups the target holds more than once (SCIM displayName is not unique), as
    * last seen by a listing or a lookup; sorted, no I/O. Roster adds to one of them and removes

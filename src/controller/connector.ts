@@ -23,6 +23,7 @@ import { runDueDeletions } from "./deletions.ts";
 import { adoptionCandidates } from "../observe/metrics.ts";
 import { writeStatus } from "../kube/client.ts";
 import { WorkQueue, keyOf, splitKey, type ReconcileResult } from "./queue.ts";
+import { COUNTS_MAX_MS, TrailingDebounce } from "./debounce.ts";
 
 export type ConnectorControllerOptions = {
   logger: Logger;
@@ -52,7 +53,7 @@ export function secretsNamed(connector: Connector): string[] {
 /** How soon a Connector that is not Ready is checked again. */
 const RECHECK_FAILED_MS = 5000;
 
-/** Status follows bursts of Employee changes at most once a second. */
+/** Status follows a burst of changes (Employees gone, say) at most once a second; counts alone wait longer. */
 const DEBOUNCE_MS = 1000;
 
 export class ConnectorController {
@@ -60,10 +61,12 @@ export class ConnectorController {
   private readonly options: ConnectorControllerOptions;
   /** Connector key -> the generation whose insecure transport was logged. */
   private readonly warned = new Map<string, number>();
+  private readonly counts: TrailingDebounce;
 
   constructor(options: ConnectorControllerOptions) {
     this.options = options;
     this.queue = new WorkQueue({ name: "connector", logger: options.logger });
+    this.counts = new TrailingDebounce((key) => this.queue.add(key), DEBOUNCE_MS, COUNTS_MAX_MS);
   }
 
   enqueue(connector: Connector, debounce = false): void {
@@ -71,11 +74,23 @@ export class ConnectorController {
     else this.queue.add(keyOf(connector));
   }
 
+  /**
+   * Employees changed what the status counts. Conditions, the brake (which writes its own state
+   * first) and scheduled deletions do not wait for this; a Connector being deleted waits for its
+   * owners to go, so it looks again within a second, as for any other change.
+   */
+  countsChanged(connector: Connector): void {
+    if (connector.metadata.deletionTimestamp) this.enqueue(connector, true);
+    else this.counts.touch(keyOf(connector));
+  }
+
   run(): Promise<void> {
     return this.queue.run(1, (key) => this.reconcile(key));
   }
 
   private async reconcile(key: string): Promise<ReconcileResult> {
+    // This run writes the counts as they are now: a refresh waiting for them is not needed.
+    this.counts.cancel(key);
     const { namespace, name } = splitKey(key);
     const connector = this.options.getConnector(namespace, name);
     if (!connector) return {};
@@ -202,6 +217,7 @@ export class ConnectorController {
   }
 
   shutdown(): Promise<void> {
+    this.counts.clear();
     return this.queue.shutdown();
   }
 }

@@ -149,25 +149,26 @@ export async function reconcileEmployee(
   }
   const read: EmployeePlanInput = { ...input, targets: reads, drift, passwordPending };
 
-  // The brake is asked once per account the plan would take access from.
+  // The brake is asked once per account the plan would take access from. Each connector has its
+  // own brake (BrakeGate serializes the writes to one Connector's status), so a leaver's are
+  // asked at once: one Kubernetes write's time before the targets, not one per connector.
   const planned = planEmployee(read);
   const held = new Map<string, BrakeHold>();
-  for (const account of planned.accounts) {
-    const connector = connectors.get(account.connector);
-    if (
-      !connector ||
-      !targets.has(account.connector) ||
-      account.failure ||
-      account.driftReported !== undefined
-    )
-      continue;
-    if (!account.deprovisions) {
-      await deps.withdrawDeprovision(connector, planned.brakeKey);
-      continue;
-    }
-    const decision = await deps.requestDeprovision(connector, planned.brakeKey);
-    if (!decision.allowed) held.set(account.connector, { held: decision.held, limit: decision.limit });
-  }
+  await settleAll(
+    planned.accounts.map(async (account) => {
+      const connector = connectors.get(account.connector);
+      if (
+        !connector ||
+        !targets.has(account.connector) ||
+        account.failure ||
+        account.driftReported !== undefined
+      )
+        return;
+      if (!account.deprovisions) return deps.withdrawDeprovision(connector, planned.brakeKey);
+      const decision = await deps.requestDeprovision(connector, planned.brakeKey);
+      if (!decision.allowed) held.set(account.connector, { held: decision.held, limit: decision.limit });
+    }),
+  );
   const braked = held.size > 0 ? planEmployee({ ...read, held }) : planned;
 
   const results = new Map<string, AccountResult>();
@@ -187,11 +188,13 @@ export async function reconcileEmployee(
   );
   const final = planEmployee({ ...read, held, results });
   // A deprovisioning that went through needs no approval any more (the Employee may be gone next).
-  for (const account of braked.accounts) {
-    const result = results.get(account.connector);
-    if (account.deprovisions && !account.held && result && !result.failure)
-      await deps.withdrawDeprovision(connectors.get(account.connector)!, braked.brakeKey);
-  }
+  await settleAll(
+    braked.accounts.map(async (account) => {
+      const result = results.get(account.connector);
+      if (account.deprovisions && !account.held && result && !result.failure)
+        await deps.withdrawDeprovision(connectors.get(account.connector)!, braked.brakeKey);
+    }),
+  );
   for (const connectorName of final.clearDrift) deps.clearDrift(employee, connectorName);
   for (const event of final.events) deps.event(employee, event.type, event.reason, event.message);
   await writeIfChanged(deps, employee, final.status);
@@ -228,14 +231,45 @@ export function generatedPassword(): string {
   }
 }
 
+/** Waits for every one of them, then throws the first failure, if any (nothing is left running). */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 async function writeIfChanged(deps: EmployeeReconcilerDeps, employee: Employee, status: EmployeeStatusT) {
   if (sameStatus(status, employee.status ?? {})) return;
   await deps.writeStatus(employee, status);
 }
 
 /**
- * Runs one account's operations in order; stops at the first failure and says what it did. Each
- * operation, confirmed or refused, is one audit record; the confirmed ones go into history.
+ * The steps an account's operations run in: each operation on the account entry itself (create,
+ * link, update, password, enable, disable, delete) alone and in plan order; the group membership
+ * changes between two of them together, as each touches another group.
+ */
+export function runSteps(ops: readonly Operation[], groupKey: (name: string) => string): Operation[][] {
+  const steps: Operation[][] = [];
+  let groups: Set<string> | undefined;
+  for (const op of ops) {
+    const group = op.op === "group_add" || op.op === "group_remove" ? groupKey(op.group) : undefined;
+    if (group !== undefined && groups && !groups.has(group)) {
+      steps.at(-1)!.push(op);
+      groups.add(group);
+      continue;
+    }
+    steps.push([op]);
+    groups = group !== undefined ? new Set([group]) : undefined;
+  }
+  return steps;
+}
+
+/**
+ * Runs one account's operations (see runSteps): a step starts once the one before it is confirmed,
+ * so the planner's order holds between the entry and its groups (a password and an enable before
+ * groups are added; a leaver's disable confirmed, with its fresh ownership read, before the
+ * removals go out, all at once). It stops after the first step with a failure and says what it
+ * did: `applied` and history hold the confirmed operations in plan order, the failure is the first
+ * in plan order, and each operation tried, confirmed or refused, is one audit record.
  */
 async function run(
   deps: EmployeeReconcilerDeps,
@@ -258,36 +292,52 @@ async function run(
   let current = actual;
   // The account as the audit trail sees it, operation by operation (a link starts from the candidate).
   let seen = actual;
-  for (const op of account.ops) {
-    const before = seen;
-    try {
-      current = await apply(deps, employee, connector, target, op, current);
-    } catch (error) {
-      const failure = classify(error);
-      deps.audit(
-        employeeChangeRecord(context, {
-          changeId: randomUUID(),
-          time: deps.now(),
-          op,
-          before,
-          id: op.op === "link" ? op.id : before?.id,
-          failure: { class: errorClass(error), reason: failure.reason },
-        }),
-      );
-      return { applied, current, failure, changes };
+  for (const step of runSteps(account.ops, (name) => target.client.groupKey(name))) {
+    const from = current;
+    const outcomes = await Promise.all(
+      step.map(async (op) => {
+        try {
+          const after = await apply(deps, employee, connector, target, op, from);
+          return { op, after, time: deps.now() };
+        } catch (error) {
+          return { op, error, time: deps.now() };
+        }
+      }),
+    );
+    let failure: AccountResult["failure"];
+    for (const outcome of outcomes) {
+      const { op, time } = outcome;
+      const before = seen;
+      if ("error" in outcome) {
+        const classified = classify(outcome.error);
+        failure ??= classified;
+        deps.audit(
+          employeeChangeRecord(context, {
+            changeId: randomUUID(),
+            time,
+            op,
+            before,
+            id: op.op === "link" ? op.id : before?.id,
+            failure: { class: errorClass(outcome.error), reason: classified.reason },
+          }),
+        );
+        continue;
+      }
+      current = outcome.after;
+      seen = accountAfter(op, before, current);
+      const record = employeeChangeRecord(context, {
+        changeId: randomUUID(),
+        time,
+        op,
+        before,
+        id: current?.id ?? before?.id ?? (op.op === "link" ? op.id : undefined),
+      });
+      deps.audit(record);
+      changes.push(historyEntry(record));
+      applied.push(op);
+      deps.confirmed(connector.metadata.name, op.op, employee);
     }
-    seen = accountAfter(op, before, current);
-    const record = employeeChangeRecord(context, {
-      changeId: randomUUID(),
-      time: deps.now(),
-      op,
-      before,
-      id: current?.id ?? before?.id ?? (op.op === "link" ? op.id : undefined),
-    });
-    deps.audit(record);
-    changes.push(historyEntry(record));
-    applied.push(op);
-    deps.confirmed(connector.metadata.name, op.op, employee);
+    if (failure) return { applied, current, failure, changes };
   }
   return { applied, current, changes };
 }

@@ -93,6 +93,117 @@ class StringPool {
 
 const sharedStrings = new StringPool();
 
+/**
+ * Kept in step with the cache: told of every object entering it (`old` undefined), replacing one
+ * (both) or leaving it (`obj` undefined), a namespace no longer accepted included, before
+ * handlers hear of the change. `old` is always the object the index was last told of under its
+ * name, so an index can take back exactly what it counted.
+ */
+export type CacheIndex<T> = { update(obj: T | undefined, old: T | undefined): void };
+
+const namespaceOf = (obj: KubeObject) => obj.metadata?.namespace ?? "";
+
+/**
+ * Cached objects by one value each carries (client-go's indexers), e.g. Employees by username:
+ * a look-up costs nothing per cached object. One object is held as itself, several by name.
+ */
+export class ValueIndex<T extends KubeObject> implements CacheIndex<T> {
+  private readonly byNamespace = new Map<string, Map<string, T | Map<string, T>>>();
+  private readonly valueOf: (obj: T) => string | undefined;
+
+  constructor(valueOf: (obj: T) => string | undefined) {
+    this.valueOf = valueOf;
+  }
+
+  update(obj: T | undefined, old: T | undefined): void {
+    if (old) this.remove(old);
+    const value = obj && this.valueOf(obj);
+    if (!obj || value === undefined) return;
+    const namespace = namespaceOf(obj);
+    let values = this.byNamespace.get(namespace);
+    if (!values) this.byNamespace.set(namespace, (values = new Map()));
+    const held = values.get(value);
+    if (held === undefined) values.set(value, obj);
+    else if (held instanceof Map) held.set(obj.metadata?.name ?? "", obj);
+    else
+      values.set(
+        value,
+        new Map([
+          [held.metadata?.name ?? "", held],
+          [obj.metadata?.name ?? "", obj],
+        ]),
+      );
+  }
+
+  /** The cached objects of the namespace carrying the value. */
+  get(namespace: string, value: string): T[] {
+    const held = this.byNamespace.get(namespace)?.get(value);
+    return held === undefined ? [] : held instanceof Map ? [...held.values()] : [held];
+  }
+
+  private remove(old: T): void {
+    const value = this.valueOf(old);
+    const namespace = namespaceOf(old);
+    const values = this.byNamespace.get(namespace);
+    const held = value === undefined ? undefined : values?.get(value);
+    if (held === undefined) return;
+    const name = old.metadata?.name ?? "";
+    if (held instanceof Map) {
+      held.delete(name);
+      if (held.size === 1) values!.set(value!, [...held.values()][0]!);
+    } else if ((held.metadata?.name ?? "") === name) values!.delete(value!);
+    if (values!.size === 0) this.byNamespace.delete(namespace);
+  }
+}
+
+/**
+ * How many cached objects carry each (bucket, value) pair, per namespace, e.g. per connector the
+ * groups Employees' grants hand out: an object carrying a pair twice counts twice, and a value is
+ * gone when its count is back to 0.
+ */
+export class CountIndex<T extends KubeObject> implements CacheIndex<T> {
+  /** "<namespace>/<bucket>" -> value -> count. */
+  private readonly counts = new Map<string, Map<string, number>>();
+  /** values() as handed out, until that bucket changes. */
+  private readonly views = new Map<string, ReadonlySet<string>>();
+
+  private readonly pairsOf: (obj: T) => readonly (readonly [bucket: string, value: string])[];
+
+  constructor(pairsOf: (obj: T) => readonly (readonly [bucket: string, value: string])[]) {
+    this.pairsOf = pairsOf;
+  }
+
+  update(obj: T | undefined, old: T | undefined): void {
+    if (old) for (const [bucket, value] of this.pairsOf(old)) this.add(namespaceOf(old), bucket, value, -1);
+    if (obj) for (const [bucket, value] of this.pairsOf(obj)) this.add(namespaceOf(obj), bucket, value, 1);
+  }
+
+  /** The values some cached object of the namespace carries in the bucket. Never modify it. */
+  values(namespace: string, bucket: string): ReadonlySet<string> {
+    const key = `${namespace}/${bucket}`;
+    let view = this.views.get(key);
+    if (!view) this.views.set(key, (view = new Set(this.counts.get(key)?.keys())));
+    return view;
+  }
+
+  count(namespace: string, bucket: string, value: string): number {
+    return this.counts.get(`${namespace}/${bucket}`)?.get(value) ?? 0;
+  }
+
+  private add(namespace: string, bucket: string, value: string, by: 1 | -1): void {
+    const key = `${namespace}/${bucket}`;
+    let values = this.counts.get(key);
+    if (!values) this.counts.set(key, (values = new Map()));
+    const had = values.has(value);
+    const count = (values.get(value) ?? 0) + by;
+    if (count > 0) values.set(value, count);
+    else values.delete(value);
+    if (values.size === 0) this.counts.delete(key);
+    // Only a value coming or going changes what values() shows.
+    if (had !== count > 0) this.views.delete(key);
+  }
+}
+
 export type ChangeType = "add" | "update" | "delete";
 /** For "update", `old` is the previously cached object; for "delete", `obj` is the last known one. */
 export type ChangeHandler<T> = (type: ChangeType, obj: T, old?: T) => void;
@@ -150,6 +261,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** What list() handed out, per namespace (ALL for every namespace), until the next change there. */
   private readonly snapshots = new Map<string | typeof ALL, readonly T[]>();
   private readonly handlers = new Set<ChangeHandler<T>>();
+  private readonly indexes = new Set<CacheIndex<T>>();
   private resourceVersion = "";
   private synced = false;
   private syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -216,6 +328,12 @@ export class Informer<T extends KubeObject = KubeObject> {
   onChange(handler: ChangeHandler<T>): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);
+  }
+
+  /** Keeps `index` in step with the cache from now on (what is cached already is told first). */
+  addIndex(index: CacheIndex<T>): void {
+    for (const obj of this.objects.values()) index.update(obj, undefined);
+    this.indexes.add(index);
   }
 
   /** The cached object; namespace "" for cluster-scoped resources. Treat it as read-only. */
@@ -457,11 +575,13 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private store(key: string, obj: T): void {
     const namespace = obj.metadata?.namespace ?? "";
+    const old = this.objects.get(key);
     this.objects.set(key, obj);
     let inNamespace = this.byNamespace.get(namespace);
     if (!inNamespace) this.byNamespace.set(namespace, (inNamespace = new Map()));
     inNamespace.set(key, obj);
     this.changed(namespace);
+    this.updateIndexes(obj, old);
   }
 
   private drop(key: string, old: T): void {
@@ -471,6 +591,17 @@ export class Informer<T extends KubeObject = KubeObject> {
     inNamespace?.delete(key);
     if (inNamespace?.size === 0) this.byNamespace.delete(namespace);
     this.changed(namespace);
+    this.updateIndexes(undefined, old);
+  }
+
+  private updateIndexes(obj: T | undefined, old: T | undefined): void {
+    for (const index of this.indexes) {
+      try {
+        index.update(obj, old);
+      } catch (error) {
+        this.logger?.error({ err: error }, "cache index threw");
+      }
+    }
   }
 
   private changed(namespace: string): void {

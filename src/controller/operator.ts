@@ -5,14 +5,14 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AccessPolicy, Connector, Employee, GroupRule, RosterObject } from "../api/types.ts";
-import { evaluateAccess, isPaused } from "../policy/evaluate.ts";
+import { evaluateAccess, grantedGroups, isPaused } from "../policy/evaluate.ts";
 import { provisioningLatency } from "../observe/metrics.ts";
 import { emitAudit } from "../observe/audit.ts";
 import { managedAccountCount } from "../plan/brake.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { referencedAccounts } from "../plan/references.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
-import { Informer } from "./informer.ts";
+import { CountIndex, Informer, ValueIndex } from "./informer.ts";
 import { rosterPath, shareConnections, writeStatus } from "../kube/client.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
 import { LeaderElector } from "./leader.ts";
@@ -48,6 +48,9 @@ export type OperatorOptions = {
 };
 
 type Stoppable = { stop(): Promise<void> | void };
+
+/** The one value the `recorded` count keeps per connector. */
+const MANAGED = "managed";
 
 export type RunningOperator = {
   /** Resolves when the operator has stopped (signal, lost lease, or stop()). */
@@ -173,41 +176,37 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     actsIn(namespace) ? connectors.get(namespace, name) : undefined;
   const informers = [employees, policies, rules, connectors];
   const secrets = new SecretReader(core);
-  // One NamespaceObjects per namespace until one of its lists changes: the planner memoizes on it
-  // (the managed groups), so reconciles with nothing changed in between share that work.
-  const namespaceObjects = new Map<string, NamespaceObjects>();
+  // What a reconcile would otherwise find by reading every cached Employee, kept as the cache
+  // changes: during a bulk load every status write changes the Employee list, and a walk of it per
+  // reconcile makes the load quadratic.
+  const withEmployeeId = new ValueIndex<Employee>((e) => e.spec.employeeId);
+  const withUsername = new ValueIndex<Employee>((e) => e.spec.username);
+  /** Employees by spec.manager: a manager's reports. */
+  const reportsTo = new ValueIndex<Employee>((e) => e.spec.manager);
+  const granted = new CountIndex<Employee>(grantedGroups);
+  /** Per connector, the Employees managedAccountCount counts (one at a time, with the same rule). */
+  const recorded = new CountIndex<Employee>((e) =>
+    [...new Set(e.status?.accounts?.map((a) => a.connector))]
+      .filter((c) => managedAccountCount(c, [e], undefined) === 1)
+      .map((c) => [c, MANAGED] as const),
+  );
+  for (const index of [withEmployeeId, withUsername, reportsTo, granted, recorded]) employees.addIndex(index);
+  // A fresh one per call, with the Employee list read only if asked for (a scan does; the
+  // planner asks the indexes instead), so an Employee's reconcile costs nothing per cached Employee.
   const objects = (namespace: string): NamespaceObjects => {
-    const cached = namespaceObjects.get(namespace);
-    const current = {
-      employees: employees.list(namespace),
+    let list: readonly Employee[] | undefined;
+    return {
+      get employees() {
+        return (list ??= employees.list(namespace));
+      },
       policies: policies.list(namespace),
       rules: rules.list(namespace),
       connectors: connectors.list(namespace),
+      withEmployeeId: (employeeId) => withEmployeeId.get(namespace, employeeId),
+      withUsername: (username) => withUsername.get(namespace, username),
+      grantedGroups: (connector) => granted.values(namespace, connector),
     };
-    if (
-      cached &&
-      cached.employees === current.employees &&
-      cached.policies === current.policies &&
-      cached.rules === current.rules &&
-      cached.connectors === current.connectors
-    )
-      return cached;
-    const fresh = { ...current, withEmployeeId: withEmployeeId(namespace) };
-    namespaceObjects.set(namespace, fresh);
-    return fresh;
   };
-  const withEmployeeId =
-    (namespace: string) =>
-    (employeeId: string): Employee[] =>
-      [...(byEmployeeId.get(`${namespace}/${employeeId}`) ?? [])].flatMap((key) => {
-        const { name } = splitKey(key);
-        const found = employees.get(namespace, name);
-        return found ? [found] : [];
-      });
-  /** "<namespace>/<employeeId>" -> the keys of the Employees that carry it (kept by the handler below). */
-  const byEmployeeId = new Map<string, Set<string>>();
-  /** "<namespace>/<manager username>" -> the keys of the Employees whose spec.manager it is. */
-  const reports = new Map<string, Set<string>>();
 
   const readSecret: ConstructorParameters<typeof TargetPool>[0] = (namespace, ref) =>
     secrets.read(namespace, ref);
@@ -240,10 +239,10 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     brake: (): BrakeGate => brake,
   });
   const managed = (connector: Connector): number =>
-    managedAccountCount(
-      connector.metadata.name,
-      employees.list(connector.metadata.namespace),
-      scan.managed(connector),
+    // managedAccountCount's: the larger of what status records and what the last scan found.
+    Math.max(
+      recorded.count(connector.metadata.namespace ?? "default", connector.metadata.name, MANAGED),
+      scan.managed(connector) ?? 0,
     );
   const brake: BrakeGate = new BrakeGate({
     custom,
@@ -265,7 +264,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     checkIntervalMs: options.connectorCheckMs,
     employees: (namespace) => employees.list(namespace),
     connectors: (namespace) => connectors.list(namespace),
-    employeesWith: (namespace, employeeId) => objects(namespace).withEmployeeId!(employeeId),
+    employeesWith: (namespace, employeeId) => withEmployeeId.get(namespace, employeeId),
     secrets,
     events,
   });
@@ -296,35 +295,25 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     for (const c of connectors.list(namespace)) connectorController.enqueue(c, true);
   };
   employees.onChange((type, obj, old) => {
+    const namespace = obj.metadata.namespace ?? "default";
     // Counts on policies, rules and connectors follow status too; reconciles follow spec only.
-    if (type !== "update" || JSON.stringify(obj.status) !== JSON.stringify(old?.status))
-      statusesOf(obj.metadata.namespace ?? "default");
+    // An Employee gone may have handed a deletion over to its Connectors: they look within a second.
+    if (type === "delete") statusesOf(namespace);
+    else if (type === "add" || JSON.stringify(obj.status) !== JSON.stringify(old?.status)) {
+      policyStatus.countsChanged(namespace);
+      for (const c of connectors.list(namespace)) connectorController.countsChanged(c);
+    }
     // A manager's account appearing or going changes what their reports' accounts refer to
     // (manager.value is the manager's id in the same Connector): those reports need a look.
-    const managerKey = `${obj.metadata.namespace}/${obj.spec.username}`;
     if (type === "delete" || referencedAccounts(obj) !== referencedAccounts(old))
-      for (const report of reports.get(managerKey) ?? []) enqueueEmployee(report);
+      for (const report of reportsTo.get(namespace, obj.spec.username)) enqueueEmployee(keyOf(report));
     if (type === "update" && !specChanged(obj, old)) return;
     enqueueEmployee(keyOf(obj));
-    for (const e of [old, type === "delete" ? obj : undefined]) {
-      const key = `${e?.metadata.namespace}/${e?.spec.manager}`;
-      if (e?.spec.manager && reports.get(key)?.delete(keyOf(e)) && reports.get(key)!.size === 0)
-        reports.delete(key);
-    }
-    if (obj.spec.manager && type !== "delete") {
-      const key = `${obj.metadata.namespace}/${obj.spec.manager}`;
-      reports.set(key, (reports.get(key) ?? new Set<string>()).add(keyOf(obj)));
-    }
-    // Which of several Employees with one employeeId acts may have changed.
-    const id = `${obj.metadata.namespace}/${obj.spec.employeeId}`;
-    const holders = byEmployeeId.get(id) ?? new Set<string>();
-    if (type === "delete") holders.delete(keyOf(obj));
-    else holders.add(keyOf(obj));
-    if (old && old.spec.employeeId !== obj.spec.employeeId)
-      byEmployeeId.get(`${old.metadata.namespace}/${old.spec.employeeId}`)?.delete(keyOf(old));
-    if (holders.size > 0) byEmployeeId.set(id, holders);
-    else byEmployeeId.delete(id);
-    for (const other of holders) if (other !== keyOf(obj)) enqueueEmployee(other);
+    // Which of several Employees with one employeeId acts may have changed (for the old one too).
+    const ids = new Set([obj.spec.employeeId, old?.spec.employeeId ?? obj.spec.employeeId]);
+    for (const id of ids)
+      for (const other of withEmployeeId.get(namespace, id))
+        if (other.metadata.name !== obj.metadata.name) enqueueEmployee(keyOf(other));
   });
   // A policy or rule edit requeues only the people whose access it changes: those whose
   // entitlements under the new set differ from what their status records.
@@ -449,9 +438,8 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
       brake.forget(c);
       for (const e of employees.list(namespace)) scan.clearDrift(e, c.metadata.name);
     }
-    namespaceObjects.delete(namespace);
-    for (const index of [observedAt, byEmployeeId, reports])
-      for (const key of index.keys()) if (key.startsWith(`${namespace}/`)) index.delete(key);
+    // The indexes follow the cache, which lets the namespace's objects go on refresh.
+    for (const key of observedAt.keys()) if (key.startsWith(`${namespace}/`)) observedAt.delete(key);
   };
 
   const loadBrakes = async () => {

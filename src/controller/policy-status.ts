@@ -7,6 +7,7 @@ import { groupRuleStatus, policyStatus } from "./summary.ts";
 import type { UnmanagedGroup } from "../plan/scan.ts";
 import { writeStatus } from "../kube/client.ts";
 import { WorkQueue, keyOf, splitKey } from "./queue.ts";
+import { COUNTS_MAX_MS, TrailingDebounce } from "./debounce.ts";
 
 export type PolicyStatusOptions = {
   logger: Logger;
@@ -26,17 +27,36 @@ export class PolicyStatusController {
   readonly policyQueue: WorkQueue;
   readonly ruleQueue: WorkQueue;
   private readonly options: PolicyStatusOptions;
+  private readonly counts: TrailingDebounce;
 
   constructor(options: PolicyStatusOptions) {
     this.options = options;
     this.policyQueue = new WorkQueue({ name: "accesspolicy", logger: options.logger });
     this.ruleQueue = new WorkQueue({ name: "grouprule", logger: options.logger });
+    this.counts = new TrailingDebounce(
+      (namespace) => {
+        for (const p of this.options.policies(namespace)) this.policyQueue.add(keyOf(p));
+        for (const r of this.options.rules(namespace)) this.ruleQueue.add(keyOf(r));
+      },
+      DEBOUNCE_MS,
+      COUNTS_MAX_MS,
+    );
   }
 
   /** Every policy and rule of the namespace, after the debounce. */
   enqueueNamespace(namespace: string): void {
+    this.counts.cancel(namespace);
     for (const p of this.options.policies(namespace)) this.policyQueue.addAfter(keyOf(p), DEBOUNCE_MS);
     for (const r of this.options.rules(namespace)) this.ruleQueue.addAfter(keyOf(r), DEBOUNCE_MS);
+  }
+
+  /**
+   * Employees changed, which changes only counts here (matched Employees, members): written once
+   * they are quiet for a second, and at least every COUNTS_MAX_MS while they are not. Validity
+   * and pause follow the policy or rule itself (enqueuePolicy, enqueueRule), at once.
+   */
+  countsChanged(namespace: string): void {
+    this.counts.touch(namespace);
   }
 
   enqueuePolicy(policy: AccessPolicy): void {
@@ -83,6 +103,7 @@ export class PolicyStatusController {
   }
 
   shutdown(): Promise<void> {
+    this.counts.clear();
     return Promise.all([this.policyQueue.shutdown(), this.ruleQueue.shutdown()]).then(() => undefined);
   }
 }

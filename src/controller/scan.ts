@@ -11,7 +11,13 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Connector, Employee } from "../api/types.ts";
 import type { ActualAccount } from "../connectors/types.ts";
-import { scanComparison, type ScanResult, type UnmanagedGroup, type UnmanagedMember } from "../plan/scan.ts";
+import {
+  scanComparison,
+  scannedGroups,
+  type ScanResult,
+  type UnmanagedGroup,
+  type UnmanagedMember,
+} from "../plan/scan.ts";
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { connectorPaused } from "../plan/employee.ts";
 import { parseDuration } from "../api/durations.ts";
@@ -115,12 +121,17 @@ export class ScanController {
     // with a key).
     const known = new Set(objects.employees.map((e) => e.spec.employeeId));
     const accounts: ActualAccount[] = [];
-    await target.client.listAccounts(500, (page) => {
-      comparison.page(page);
-      for (const account of page)
-        if (account.employeeId ? !known.has(account.employeeId) : account.groups.length > 0)
-          accounts.push(account);
-    });
+    // Every member of the groups Roster hands out too, also those a SCIM listing leaves out.
+    await target.client.listAccounts(
+      500,
+      (page) => {
+        comparison.page(page);
+        for (const account of page)
+          if (account.employeeId ? !known.has(account.employeeId) : account.groups.length > 0)
+            accounts.push(account);
+      },
+      scannedGroups(connector, objects),
+    );
     const result = comparison.result();
     const previous = this.results.get(key);
     this.results.set(key, result);

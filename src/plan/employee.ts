@@ -30,6 +30,13 @@ export type NamespaceObjects = {
   connectors: readonly Connector[];
   /** The Employees carrying an employeeId, when the caller keeps an index (else one is built). */
   withEmployeeId?: (employeeId: string) => readonly Employee[];
+  /** The Employees with a username (a manager's), when the caller keeps an index (else one is built). */
+  withUsername?: (username: string) => readonly Employee[];
+  /**
+   * The groups the Employees' grants hand out in a connector (managedGroups' Employee part, from
+   * grantedGroups), when the caller keeps a count of them; else every Employee's grants are read.
+   */
+  grantedGroups?: (connector: string) => ReadonlySet<string>;
 };
 
 /** How an Employee maps onto an account of one Connector, whatever its kind. */
@@ -43,16 +50,17 @@ export type AccountMapping = {
 };
 
 /**
- * How Employees map onto accounts of a connector; `objects.employees` resolve references (the
- * manager's account id in this connector, RFC 7643 §4.3) where the mapping uses them.
+ * How Employees map onto accounts of a connector; the namespace's Employees (`withUsername`, else
+ * `employees`) resolve references (the manager's account id in this connector, RFC 7643 §4.3)
+ * where the mapping uses them.
  */
 export function accountMapping(
   connector: Connector,
-  objects: Pick<NamespaceObjects, "employees">,
+  objects: Pick<NamespaceObjects, "employees" | "withUsername">,
 ): AccountMapping {
   const usesManager = refersToManager(connector);
   const reference = (spec: EmployeeSpecT) =>
-    usesManager ? managerReference(spec, connector.metadata.name, objects.employees) : {};
+    usesManager ? managerReference(spec, connector.metadata.name, objects) : {};
   return {
     desiredAttributes: (spec) => {
       const managerId = reference(spec).id;
@@ -193,11 +201,17 @@ function managedGroupsFor(
   return groups;
 }
 
-// Memoized per namespace snapshot (the same objects serve a whole reconcile or a whole scan):
-// managedGroups reads every Employee's grants, which per account would make a scan quadratic.
+// Without the caller's count of granted groups, memoized per namespace snapshot (the same objects
+// serve a whole reconcile or a whole scan): managedGroups reads every Employee's grants, which per
+// account would make a scan quadratic.
 const managedGroupsMemo = new WeakMap<NamespaceObjects, Map<string, ReadonlySet<string>>>();
 
 function namespaceManagedGroups(connector: string, objects: NamespaceObjects): ReadonlySet<string> {
+  if (objects.grantedGroups) {
+    const groups = managedGroups(connector, objects.policies, objects.rules, []);
+    for (const g of objects.grantedGroups(connector)) groups.add(g);
+    return groups;
+  }
   let byConnector = managedGroupsMemo.get(objects);
   if (!byConnector) {
     byConnector = new Map();

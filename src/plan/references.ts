@@ -30,11 +30,18 @@ export type ManagerReference = {
 export function managerReference(
   spec: EmployeeSpecT,
   connector: string,
-  employees: readonly Employee[],
+  objects: {
+    readonly employees: readonly Employee[];
+    /** The Employees with a username, when the caller keeps an index (else one is built per snapshot). */
+    withUsername?: (username: string) => readonly Employee[];
+  },
 ): ManagerReference {
   if (!spec.manager) return {};
+  const managers = objects.withUsername
+    ? objects.withUsername(spec.manager)
+    : (byUsername(objects.employees).get(spec.manager) ?? []);
   const ids = new Set<string>();
-  for (const manager of byUsername(employees).get(spec.manager) ?? []) {
+  for (const manager of managers) {
     const account = manager.status?.accounts?.find((a) => a.connector === connector);
     if (account?.id && EXISTING.has(account.state)) ids.add(account.id);
   }

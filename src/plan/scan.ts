@@ -161,6 +161,20 @@ export function unmanagedMembers(input: ScanInput): UnmanagedGroup[] {
   return collector.groups();
 }
 
+/**
+ * The groups whose hand-added members the scan judges: every group a policy, GroupRule or grant of
+ * the connector names. The scan asks the target for all their members (listAccounts membersOf).
+ */
+export function scannedGroups(
+  connector: Connector,
+  objects: Pick<NamespaceObjects, "employees" | "policies" | "rules">,
+): string[] {
+  const name = connector.metadata.name;
+  const groups = managedGroups(name, objects.policies, [], objects.employees);
+  for (const rule of objects.rules) if (rule.spec.connectors.includes(name)) groups.add(rule.spec.group);
+  return [...groups];
+}
+
 function unmanagedCollector(input: Omit<ScanInput, "accounts">) {
   const connector = input.connector;
   const name = connector.metadata.name;
@@ -172,7 +186,7 @@ function unmanagedCollector(input: Omit<ScanInput, "accounts">) {
     if (!entry) named.set(key, (entry = { group: g, remove: false, rules: [], members: [] }));
     return entry;
   };
-  for (const g of managedGroups(name, input.objects.policies, [], input.objects.employees)) group(g);
+  for (const g of scannedGroups(connector, input.objects)) group(g);
   for (const rule of input.objects.rules) {
     if (!rule.spec.connectors.includes(name)) continue;
     const entry = group(rule.spec.group);
@@ -188,7 +202,11 @@ function unmanagedCollector(input: Omit<ScanInput, "accounts">) {
       people.add(e.spec.username.toLowerCase());
       people.add(e.spec.email.toLowerCase());
     }
-  const emails = (a: ActualAccount) => [...(a.attributes.mail ?? []), ...(a.attributes.emails ?? [])];
+  // LDAP mail; SCIM emails, also one element of it (emails[type eq "work"].value).
+  const emails = (a: ActualAccount) =>
+    Object.entries(a.attributes).flatMap(([attribute, values]) =>
+      /^(mail|emails)$|^emails[[.]/i.test(attribute) ? values : [],
+    );
   return {
     add(account: ActualAccount): void {
       if (!named.size || account.employeeId || !account.groups.length) return;

@@ -186,7 +186,19 @@ export function managedGroups(
     if (rule.spec.connectors.includes(connector) && rule.spec.membership !== "Additive")
       groups.add(rule.spec.group);
   for (const employee of employees)
-    for (const grant of employee.spec.grants ?? [])
-      if (grant.connector === connector) for (const g of grant.groups ?? []) groups.add(g);
+    for (const [grantedIn, group] of grantedGroups(employee)) if (grantedIn === connector) groups.add(group);
   return groups;
+}
+
+const NONE: readonly (readonly [string, string])[] = [];
+
+/**
+ * What an Employee adds to managedGroups: each group its grants hand out, with the connector
+ * (expired grants too), once per grant. The operator keeps a count of these per connector
+ * (NamespaceObjects.grantedGroups) instead of walking every Employee.
+ */
+export function grantedGroups(employee: Employee): readonly (readonly [connector: string, group: string])[] {
+  const grants = employee.spec.grants;
+  if (!grants?.length) return NONE;
+  return grants.flatMap((grant) => (grant.groups ?? []).map((group) => [grant.connector, group] as const));
 }

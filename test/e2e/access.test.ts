@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Watch } from "@kubernetes/client-node";
 import { waitFor } from "../harness/processes.ts";
 import { getRoster } from "../support/kube.ts";
-import { requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
+import { COUNTS_WAIT_MS, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -53,7 +53,7 @@ describe("GroupRules", () => {
       async () =>
         ((await getRoster(s.kube, s.namespace, "GroupRule", "managers")).status as { memberCount?: number })
           ?.memberCount === 1,
-      15_000,
+      COUNTS_WAIT_MS,
       () => "GroupRule memberCount is not 1",
     );
 
@@ -156,7 +156,7 @@ describe("policy status", () => {
           status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true
         );
       },
-      15_000,
+      COUNTS_WAIT_MS,
       () => "AccessPolicy status not updated",
     );
   });

@@ -15,7 +15,7 @@ import { startScimServer } from "../harness/scim.ts";
 import { waitFor } from "../harness/processes.ts";
 import { createRoster, getRoster } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
-import { counterOrZero, employeeQueueIdle, startOperator } from "../support/operator.ts";
+import { COUNTS_WAIT_MS, counterOrZero, employeeQueueIdle, startOperator } from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -163,7 +163,7 @@ describe("adopting accounts that already exist", () => {
       await inState(s, fresh, "Active");
       await waitFor(
         async () => (await connector(s)).status?.adoptionCandidates === 40,
-        30_000,
+        COUNTS_WAIT_MS,
         () => "the Connector does not count 40 adoption candidates",
       );
       // Nothing was written to any of the 50.
@@ -198,7 +198,7 @@ describe("adopting accounts that already exist", () => {
           const c = await connector(s);
           return c.status?.orphanAccounts?.count === 10 && c.status?.adoptionCandidates === 0;
         },
-        30_000,
+        COUNTS_WAIT_MS,
         () => `the Connector does not show 10 orphans and no candidates:\n${operator.tail(10)}`,
       );
     },
@@ -545,6 +545,154 @@ describe("an existing group with members added by hand", () => {
         { connector: s.connector, action: "Keep", count: 1, members: ["h2"] },
       ]);
       expect((await connector()).status?.heldDeprovisions).toBe(0);
+    },
+  );
+
+  it(
+    "SCIM: members without externalId are listed, removed through the brake, not written to; the protected admin stays",
+    { timeout: 150_000 },
+    async () => {
+      const s = await setUp("unmanaged-scim", {});
+      const scim = await startScimServer();
+      cleanups.push(() => scim.stop());
+      const auth = { Authorization: `Bearer ${scim.token}`, "Content-Type": "application/scim+json" };
+      const post = async (resource: string, body: Record<string, unknown>) => {
+        const res = await fetch(`${scim.baseURL}/${resource}`, {
+          method: "POST",
+          headers: auth,
+          body: JSON.stringify(body),
+        });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { id: string }).id;
+      };
+      // Made by hand, before Roster: no externalId. lovelace has ada's email (it waits to be linked).
+      const ids: Record<string, string> = {};
+      for (const [userName, email] of [
+        ["admin", "admin@example.com"],
+        ["h1", "h1@example.com"],
+        ["h2", "h2@example.com"],
+        ["h3", "h3@example.com"],
+        ["lovelace", "ada@example.com"],
+      ] as const)
+        ids[userName] = await post("Users", {
+          schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
+          userName,
+          emails: [{ value: email, type: "work", primary: true }],
+          title: "Set by hand",
+        });
+      const hand = ["h1", "h2", "h3"];
+      const group = (displayName: string, names: string[]) =>
+        post("Groups", {
+          schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+          displayName,
+          members: names.map((n) => ({ value: ids[n] })),
+        });
+      const devsId = await group("devs", ["admin", ...hand, "lovelace"]);
+      // staff is the policy's group: its hand-added member is only shown, never removed.
+      const staffId = await group("staff", ["h1"]);
+      const lastModified = () =>
+        Object.fromEntries(
+          Object.entries(ids).map(([n, id]) => [
+            n,
+            (scim.storage.users.get(id)!.meta as { lastModified: string }).lastModified,
+          ]),
+        );
+      const before = lastModified();
+      const writesTo = (id: string) =>
+        scim.requests.filter((r) => r.method !== "GET" && r.path.includes(`/Users/${id}`)).length;
+      const members = (id: string) =>
+        ((scim.storage.groups.get(id)!.members ?? []) as { value: string }[]).map((m) => m.value);
+
+      await s.kube.core.createNamespacedSecret({
+        namespace: s.namespace,
+        body: { metadata: { name: "wiki-token" }, type: "Opaque", stringData: { token: scim.token } },
+      });
+      await createRoster(s.kube, s.namespace, {
+        apiVersion: API_VERSION,
+        kind: "Connector",
+        metadata: { name: "wiki" },
+        spec: {
+          scim: { baseURL: scim.baseURL, tokenSecretRef: { name: "wiki-token", key: "token" } },
+          protected: { usernames: ["admin"] },
+          drift: { resyncInterval: "2s" },
+          safety: { maxDeprovisionsPerHour: 2, maxDeprovisionPercent: 100 },
+        },
+      });
+      await s.apply("AccessPolicy", "wiki", { grants: [{ connector: "wiki", groups: ["staff"] }] });
+      await s.apply("GroupRule", "devs", {
+        group: "devs",
+        connectors: ["wiki"],
+        match: [{ key: "department", operator: "In", values: ["Engineering"] }],
+      });
+      await s.apply("Employee", "ada", person("UMS-1", "ada", { department: "Engineering" }));
+      const operator = await operatorFor(s);
+      type RuleStatus = {
+        unmanagedMembers?: { connector: string; action: string; count: number; members: string[] }[];
+      };
+      let lastRule: RuleStatus | undefined;
+      const rule = async () => {
+        const found = (await getRoster(s.kube, s.namespace, "GroupRule", "devs")) as { status?: RuleStatus };
+        lastRule = found.status;
+        return found;
+      };
+
+      // Two an hour: two of the three are removed, the third is held for approval.
+      await waitFor(
+        async () => (await connector(s, "wiki")).status?.heldDeprovisions === 1,
+        60_000,
+        () => `the brake does not hold the third removal:\n${operator.tail(20)}`,
+        500,
+      );
+      const [ada] = await inState({ ...s, connector: "wiki" } as Scenario, ["ada"], "Active");
+      const adaId = accountIn(ada!, "wiki")!.id!;
+      const devs = members(devsId);
+      expect(devs).toEqual(expect.arrayContaining([adaId, ids.admin, ids.lovelace]));
+      const left = hand.filter((n) => devs.includes(ids[n]!));
+      expect(left).toHaveLength(1);
+      await waitFor(
+        async () => (await rule()).status?.unmanagedMembers?.[0]?.count === 1,
+        30_000,
+        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+      );
+      expect((await rule()).status?.unmanagedMembers).toEqual([
+        { connector: "wiki", action: "Remove", count: 1, members: left },
+      ]);
+      expect((await connector(s, "wiki")).status?.unmanagedMembers).toEqual([
+        { group: "devs", action: "Remove", count: 1, members: left },
+        { group: "staff", action: "Keep", count: 1, members: ["h1"] },
+      ]);
+      const removedEvents = (await s.events("wiki")).filter((e) => e.reason === "UnmanagedMembersRemoved");
+      expect(removedEvents.map((e) => e.message).join("\n")).toContain("GroupRule/devs is Authoritative");
+
+      // The exact approval removes the held one; devs is then as the rule says, plus the protected
+      // administrator and the account that waits to be linked. No User made by hand was written to.
+      await s.kube.custom.patchNamespacedCustomObject(
+        {
+          group: "roster.dev",
+          version: "v1alpha1",
+          namespace: s.namespace,
+          plural: "connectors",
+          name: "wiki",
+          body: { metadata: { annotations: { "roster.dev/approve-deprovisioning": "1" } } },
+        },
+        mergePatch,
+      );
+      await waitFor(
+        async () => members(devsId).length === 3,
+        60_000,
+        () => `devs still has ${members(devsId).join("; ")}:\n${operator.tail(20)}`,
+        500,
+      );
+      expect(members(devsId).sort()).toEqual([adaId, ids.admin!, ids.lovelace!].sort());
+      await waitFor(
+        async () => (await rule()).status?.unmanagedMembers === undefined,
+        30_000,
+        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+      );
+      expect(members(staffId).sort()).toEqual([adaId, ids.h1!].sort());
+      expect(lastModified()).toEqual(before);
+      for (const id of Object.values(ids)) expect(writesTo(id)).toBe(0);
+      expect((await connector(s, "wiki")).status?.heldDeprovisions).toBe(0);
     },
   );
 });

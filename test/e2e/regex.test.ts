@@ -12,7 +12,7 @@ import { dump } from "js-yaml";
 import { API_VERSION } from "../../src/api/schema.ts";
 import { registerDirectory, waitFor } from "../harness/processes.ts";
 import { getRoster } from "../support/kube.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { COUNTS_WAIT_MS, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
 const run = promisify(execFile);
@@ -114,7 +114,7 @@ describe("a catastrophic-backtracking Matches pattern", () => {
             matchedEmployees?: number;
           }
         )?.matchedEmployees === 2,
-      15_000,
+      COUNTS_WAIT_MS,
       () => "AccessPolicy matchedEmployees is not 2",
     );
     await bothReplicasAnswer();

@@ -7,6 +7,7 @@ import { waitFor } from "../harness/processes.ts";
 import { getRoster, type Kube } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
 import {
+  COUNTS_WAIT_MS,
   counterOrZero,
   requireMetric,
   startOperator,
@@ -233,7 +234,7 @@ describe("the mass-change brake", () => {
     );
     await waitFor(
       async () => (await connectorStatus(s.kube, s.namespace, s.connector)).managedAccounts === 60,
-      20_000,
+      COUNTS_WAIT_MS,
       () => "managedAccounts not 60",
     );
 

@@ -5,7 +5,7 @@ import { API_VERSION } from "../../src/api/schema.ts";
 import { waitFor } from "../harness/processes.ts";
 import { health, type Kind } from "../support/argocd.ts";
 import { createRoster, getRoster } from "../support/kube.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { COUNTS_WAIT_MS, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
 const info = inject("harness");
@@ -139,7 +139,7 @@ describe("policy status", () => {
         const ready = status?.conditions?.find((c) => c.type === "Ready");
         return ready?.status === "True" && ready.reason === "Valid" && status.matchedEmployees === 1;
       },
-      20_000,
+      COUNTS_WAIT_MS,
       () => "the RE2 expression is not evaluated as valid, matching one person",
     );
     const pia = await s.until("pia", "granted", (e) =>

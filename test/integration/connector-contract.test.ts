@@ -659,6 +659,25 @@ describe.each([ldapTarget(), adTarget(), scimTarget(), strictScimTarget()])(
       expect(await t.look(hand)).toEqual(before);
     });
 
+    it("lists every member of the groups it is asked about, those without an ownership key too; a dangling one is left out", async () => {
+      // The full scan names the groups Roster hands out: a SCIM listing, which leaves out Users
+      // without an externalId, must still show who was added to them by hand.
+      const a = await create("1", ["team"]);
+      const hand = await t.handMade("user8", undefined, ["team", "other"]);
+      const gone = await create("2", ["team"]);
+      await t.deleteByHand(gone.id);
+      const accounts = await conn.listAccounts(2, undefined, ["team"]);
+      const byId = new Map(accounts.map((x) => [x.id, x]));
+      expect(byId.get(a.id)).toEqual(a);
+      expect(byId.get(hand)).toMatchObject({ employeeId: "", username: "user8", groups: ["other", "team"] });
+      expect(byId.has(gone.id)).toBe(false);
+      expect(accounts.filter((x) => x.id === hand)).toHaveLength(1);
+      const pages: string[][] = [];
+      await conn.listAccounts(2, (page) => void pages.push(page.map((x) => x.id)), ["team"]);
+      expect(pages.every((p) => p.length <= 2)).toBe(true);
+      expect(pages.flat().sort()).toEqual(accounts.map((x) => x.id).sort());
+    });
+
     it("removes a dangling member: an account deleted outside Roster", async () => {
       const a = await create("1", ["team"]);
       const b = await create("2", ["team"]);

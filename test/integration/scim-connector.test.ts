@@ -354,6 +354,51 @@ describe("SCIM connector", () => {
     }
   });
 
+  it("reads the members without externalId of the groups asked about one by one, and no other User", async () => {
+    for (let i = 1; i <= 5; i++)
+      server.storage.users.set(`u${i}`, {
+        id: `u${i}`,
+        userName: `user${i}`,
+        externalId: `E-${i}`,
+        active: true,
+      });
+    // Added by hand: h1 to staff (and everyone), h2 only to everyone, which no policy names.
+    for (const id of ["h1", "h2"]) server.storage.users.set(id, { id, userName: id, active: true });
+    server.storage.groups.set("g-staff", {
+      id: "g-staff",
+      displayName: "staff",
+      // A dangling member (deleted without leaving the group) and a nested group are no Users.
+      members: [{ value: "u1" }, { value: "h1" }, { value: "gone" }, { value: "g-sub", type: "Group" }],
+    });
+    server.storage.groups.set("g-all", {
+      id: "g-all",
+      displayName: "everyone",
+      members: ["u1", "u2", "h1", "h2"].map((value) => ({ value })),
+    });
+    server.storage.groups.set("g-sub", { id: "g-sub", displayName: "sub" });
+    const byId = (mark: number) =>
+      since(mark)
+        .filter((r) => r.method === "GET" && /\/Users\/[^?]/.test(r.path))
+        .map((r) => r.path.split("/").pop());
+
+    let mark = server.requests.length;
+    const accounts = await conn.listAccounts(2, undefined, ["staff"]);
+    expect(accounts.map((a) => a.id).sort()).toEqual(["h1", "u1", "u2", "u3", "u4", "u5"]);
+    expect(accounts.find((a) => a.id === "h1")).toMatchObject({
+      employeeId: "",
+      username: "h1",
+      groups: ["everyone", "staff"],
+    });
+    expect(accounts.find((a) => a.id === "u1")!.groups).toEqual(["everyone", "staff"]);
+    expect(byId(mark).sort()).toEqual(["gone", "h1"]);
+
+    // Without groups asked about (or none with such members): owned Users only, no read by id.
+    mark = server.requests.length;
+    expect((await conn.listAccounts(2)).map((a) => a.id).sort()).toEqual(["u1", "u2", "u3", "u4", "u5"]);
+    expect((await conn.listAccounts(2, undefined, ["sub"])).map((a) => a.id)).not.toContain("h1");
+    expect(byId(mark)).toEqual([]);
+  });
+
   describe("faults", () => {
     it("honours 429 with Retry-After", async () => {
       await conn.discover();

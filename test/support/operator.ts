@@ -4,8 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { freePort, registerDirectory, startProcess, waitFor, type Managed } from "../harness/processes.ts";
+import { COUNTS_MAX_MS } from "../../src/controller/debounce.ts";
 
 const bin = join(import.meta.dirname, "../../bin/roster.js");
+
+/**
+ * How long a wait for a count in Connector or policy status may take: counts wait while
+ * Employees keep changing (src/controller/debounce.ts), then the refresh itself runs.
+ */
+export const COUNTS_WAIT_MS = COUNTS_MAX_MS + 30_000;
 
 export type OperatorProcess = Managed & {
   metricsUrl: string;
@@ -27,6 +34,8 @@ export async function startOperator(options: {
   leaseName?: string;
   leaseNamespace?: string;
   extraArgs?: string[];
+  /** The `roster` entry point to run (default: the checkout's bin/roster.js). */
+  entry?: string;
 }): Promise<OperatorProcess> {
   const asServiceAccount = options.kubeconfigPath === undefined ? inject("harness").operator : undefined;
   const kubeconfigPath = options.kubeconfigPath ?? asServiceAccount!.kubeconfigPath;
@@ -36,7 +45,7 @@ export async function startOperator(options: {
   registerDirectory(dir);
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const args = [
-    bin,
+    options.entry ?? bin,
     "operator",
     "--kubeconfig",
     kubeconfigPath,

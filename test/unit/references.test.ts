@@ -49,12 +49,14 @@ describe("managerReference", () => {
   it("is the id of the manager's existing account in that Connector", () => {
     const boss = employee("boss", {}, [account("2819c223"), { ...account("x"), connector: "other" }]);
     const rep = employee("rep", { manager: "boss" });
-    expect(managerReference(rep.spec, "wiki", [boss, rep])).toEqual({ id: "2819c223" });
-    expect(managerReference(rep.spec, "other", [boss, rep])).toEqual({ id: "x" });
+    expect(managerReference(rep.spec, "wiki", { employees: [boss, rep] })).toEqual({ id: "2819c223" });
+    expect(managerReference(rep.spec, "other", { employees: [boss, rep] })).toEqual({ id: "x" });
     // A disabled or held manager is still the manager; a Failed account keeps its recorded id.
     for (const state of ["Disabled", "Held", "Failed"] as const)
       expect(
-        managerReference(rep.spec, "wiki", [employee("boss", {}, [account("2819c223", state)])]),
+        managerReference(rep.spec, "wiki", {
+          employees: [employee("boss", {}, [account("2819c223", state)])],
+        }),
       ).toEqual({
         id: "2819c223",
       });
@@ -63,17 +65,21 @@ describe("managerReference", () => {
   it("is unset, with a reason, without an account, for accounts that are not theirs, and when ambiguous", () => {
     const rep = employee("rep", { manager: "boss" });
     const none = "manager boss has no account in wiki yet: manager left unset";
-    expect(managerReference(rep.spec, "wiki", [rep])).toEqual({ problem: none });
+    expect(managerReference(rep.spec, "wiki", { employees: [rep] })).toEqual({ problem: none });
     for (const state of ["Deleted", "Conflict", "Unlinked", "Pending", "Protected"] as const)
-      expect(managerReference(rep.spec, "wiki", [employee("boss", {}, [account("i", state)])])).toEqual({
+      expect(
+        managerReference(rep.spec, "wiki", { employees: [employee("boss", {}, [account("i", state)])] }),
+      ).toEqual({
         problem: none,
       });
     const twice = [
       employee("boss", {}, [account("a")]),
       { ...employee("boss", {}, [account("b")]), metadata: { name: "boss-2", namespace: NS } },
     ];
-    expect(managerReference(rep.spec, "wiki", twice).problem).toMatch(/has 2 accounts in wiki/);
-    expect(managerReference(employee("solo").spec, "wiki", [])).toEqual({});
+    expect(managerReference(rep.spec, "wiki", { employees: twice }).problem).toMatch(
+      /has 2 accounts in wiki/,
+    );
+    expect(managerReference(employee("solo").spec, "wiki", { employees: [] })).toEqual({});
   });
 
   it("referencedAccounts changes exactly when what a report refers to can change", () => {

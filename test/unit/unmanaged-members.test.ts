@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { AccessPolicy, Connector, ConnectorSpecT, Employee, GroupRule } from "../../src/api/types.ts";
 import type { ActualAccount } from "../../src/connectors/types.ts";
-import { unmanagedMembers } from "../../src/plan/scan.ts";
+import { scannedGroups, unmanagedMembers } from "../../src/plan/scan.ts";
 
 const NS = "people";
 const NOW = new Date("2026-06-01T12:00:00Z");
@@ -117,6 +117,50 @@ describe("hand-added members", () => {
         members: [{ id: "uid=h1,ou=people,dc=example,dc=com", username: "h1" }],
       },
     ]);
+  });
+
+  it("SCIM: a User whose email (emails, or one element of it) is an Employee's waits to be linked", () => {
+    const scim: Connector = {
+      ...ldap(),
+      spec: {
+        scim: { baseURL: "https://app.example.com/scim/v2", tokenSecretRef: { name: "t", key: "token" } },
+      },
+    };
+    const user = (username: string, attributes: Record<string, string[]>): ActualAccount => ({
+      id: username,
+      employeeId: "",
+      username,
+      attributes,
+      enabled: true,
+      groups: ["devs"],
+    });
+    const result = run(
+      scim,
+      [rule("devs", "devs")],
+      [
+        user("alovelace", { 'emails[type eq "work"].value': ["Ada@example.com"] }),
+        user("lady", { emails: ["ada@example.com"] }),
+        user("h1", { 'emails[type eq "work"].value': ["h1@example.com"], title: ["ada@example.com"] }),
+      ],
+    );
+    expect(result).toEqual([
+      { group: "devs", remove: true, rules: ["GroupRule/devs"], members: [{ id: "h1", username: "h1" }] },
+    ]);
+  });
+
+  it("scannedGroups names every group of a policy, grant or rule of the connector, Additive ones too", () => {
+    const objects = {
+      employees: [
+        { ...ada, spec: { ...ada.spec, grants: [{ connector: "corp-ldap", groups: ["oncall"] }] } },
+      ],
+      policies: [policy],
+      rules: [
+        rule("devs", "devs"),
+        rule("wiki", "wiki-editors", { membership: "Additive" }),
+        rule("other", "elsewhere", { connectors: ["apps"] }),
+      ],
+    };
+    expect(scannedGroups(ldap(), objects).sort()).toEqual(["devs", "oncall", "staff", "wiki-editors"]);
   });
 
   it("nothing when no group is named or nobody was added by hand", () => {

@@ -3,11 +3,13 @@
 //
 // - Ownership guard: every write first reads the account and requires the exact employeeId of the
 //   AccountRef (NotOwnedError otherwise; AccountNotFoundError when it is gone). Accounts outside
-//   the target's managed scope are refused before they are read.
+//   the target's managed scope are refused before they are read. A group membership write takes
+//   a proof of ownership at most a second old instead of reading again (see `proofs` below).
 // - Fencing: the fence is checked before every write primitive (and, through fence.ts, by the
 //   transport right before each write request leaves).
 // - Requests: findAccount looks up by employeeId only (the username only when creating or after a
-//   conflict); a create right after a findAccount that found nothing sends no second look-up, and
+//   conflict), and reads the recorded account's groups at the same time where the entry does not
+//   list them; a create right after a findAccount that found nothing sends no second look-up, and
 //   a fresh account is not read back.
 // - createAccount: an account owned by the employee is returned as it is (after bringing its
 //   enabled state and groups in line); when creating conflicts with an existing account, it is
@@ -17,7 +19,9 @@
 //   one creation); removeFromGroup removes from every group of the name (duplicates).
 // - Dangling members: removeFromGroup still removes an account that no longer exists.
 // - deleteAccount removes the account from its managed groups, then deletes it; missing is fine.
-// - listAccounts inverts the groups' member lists, instead of asking for each account's groups.
+// - listAccounts inverts the groups' member lists, instead of asking for each account's groups;
+//   where the target lists only owned accounts, it reads by id the members of the groups asked
+//   about that the listing left out (hand-added ones), skipping dangling ones.
 // - Secrets: no error leaves a method with a secret of the connector (its scrubber: bind password,
 //   token) or the initial password given to createAccount in it (base/scrub.ts).
 import { AccountNotFoundError, NotOwnedError, silentLogger } from "../types.ts";
@@ -62,18 +66,85 @@ export function createConnector<E, G>(
 
   const owns = (entry: E, employeeId: string) => p.employeeIdsOf(entry).includes(employeeId);
 
-  /** The ownership guard: reads the account and requires that it is owned by ref.employeeId. */
-  async function owned(ref: AccountRef): Promise<E> {
+  // Proofs of ownership: accounts this connector read (or created, or linked) and saw carrying
+  // the employeeId, with when. A group membership write needs no more than such a proof, and the
+  // guard's re-read never gave more: it was not atomic with the write either (a group modify
+  // cannot assert anything about the member's entry), so an account could always change hands
+  // between the read and the write. A proof at most PROOF_FRESH_MS old widens that window by as
+  // much and saves a read per group: a leaver's group removals right after the disable's read send
+  // none. Writes to the entry itself still read it first, as they build on its current values
+  // (and LDAP's carry an assertion on the key). A failed write, a delete or a link drops the proof.
+  const PROOF_FRESH_MS = 1_000;
+  const proofs = new Map<string, { employeeId: string; at: number }>();
+  const proofKey = (id: string) => {
+    try {
+      return p.idKey(id);
+    } catch {
+      return id; // not an id of this target: the read will say so
+    }
+  };
+  function prove(id: string, employeeId: string, at: number): void {
+    const key = proofKey(id);
+    proofs.delete(key); // to the end: the map stays (roughly) in the order proofs were taken
+    proofs.set(key, { employeeId, at });
+    const now = performance.now();
+    for (const [k, proof] of proofs) {
+      if (now - proof.at < PROOF_FRESH_MS) break;
+      proofs.delete(k);
+    }
+  }
+  /** Drops the proofs of the account and of every account proved for its employeeId. */
+  function forget(ref: { id?: string | undefined; employeeId?: string | undefined }): void {
+    if (ref.id !== undefined) proofs.delete(proofKey(ref.id));
+    if (ref.employeeId)
+      for (const [k, proof] of proofs) if (proof.employeeId === ref.employeeId) proofs.delete(k);
+  }
+  function proven(ref: AccountRef): boolean {
+    const proof = proofs.get(proofKey(ref.id));
+    return (
+      proof !== undefined &&
+      proof.employeeId === ref.employeeId &&
+      performance.now() - proof.at < PROOF_FRESH_MS
+    );
+  }
+  /** Runs a write on the account; when it fails, the account may not be as last seen. */
+  async function forgetting<T>(ref: Partial<AccountRef>, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      forget(ref);
+      throw err;
+    }
+  }
+
+  function refuseUnguarded(ref: AccountRef): void {
     if (!ref.employeeId)
       throw new NotOwnedError(`refusing to modify ${p.describe(ref.id)}: no employeeId given`);
     const outside = p.outOfScope?.(ref.id);
     if (outside !== undefined) throw new NotOwnedError(outside);
-    const entry = await read(ref.id);
-    if (entry === undefined) throw new AccountNotFoundError(`${p.describe(ref.id)} does not exist`);
+  }
+
+  /** The ownership guard: reads the account and requires that it is owned by ref.employeeId. */
+  async function owned(ref: AccountRef): Promise<E> {
+    refuseUnguarded(ref);
+    const at = performance.now();
+    const entry = await forgetting(ref, () => read(ref.id));
+    if (entry === undefined) {
+      forget(ref);
+      throw new AccountNotFoundError(`${p.describe(ref.id)} does not exist`);
+    }
     if (!owns(entry, ref.employeeId)) {
+      forget(ref);
       throw new NotOwnedError(`${p.describe(ref.id)} is not owned by Roster for employee ${ref.employeeId}`);
     }
+    prove(ref.id, ref.employeeId, at);
     return entry;
+  }
+
+  /** The guard of a group membership write: a fresh proof of ownership, else the read. */
+  async function ownedForMembership(ref: AccountRef): Promise<void> {
+    refuseUnguarded(ref);
+    if (!proven(ref)) await owned(ref);
   }
 
   /**
@@ -93,6 +164,29 @@ export function createConnector<E, G>(
       if (found.length === 1) return found[0];
     }
     return undefined;
+  }
+
+  /** findAccount's look-up: by employeeId, else (to tell gone from not found) the recorded id. */
+  async function findOwnedOrRecorded(
+    employeeId: string,
+    recordedId: string | undefined,
+  ): Promise<E | undefined> {
+    // By employeeId only: the username is looked up when creating or resolving a conflict.
+    const entry = await findOwned(employeeId, undefined);
+    if (entry !== undefined || !recordedId) return entry;
+    // A search that finds nothing proves nothing (a filter that no longer matches, ACLs, a
+    // service that ignores the filter): only a direct read of the recorded id does.
+    const recorded = await read(recordedId);
+    if (recorded === undefined) return undefined;
+    if (!owns(recorded, employeeId))
+      throw new NotOwnedError(
+        `${p.describe(recordedId)}, recorded as this Employee's account, no longer carries ${p.employeeIdAttribute} ${employeeId}; not taking it for gone`,
+      );
+    log.warn(
+      { [p.idLabel]: recordedId, employeeId },
+      `${p.name}: account found by its recorded id only; the lookup does not find it (check the Connector's scope and object classes)`,
+    );
+    return recorded;
   }
 
   async function groupNames(id: string): Promise<string[]> {
@@ -268,96 +362,122 @@ export function createConnector<E, G>(
     return { entry, fresh: true };
   }
 
+  /** TargetConnector.createAccount (see the top of this file). */
+  async function createAccount(a: DesiredAccount, password: string | undefined): Promise<ActualAccount> {
+    const at = performance.now();
+    const found: E | undefined = foundNothingJustNow(a.employeeId)
+      ? undefined
+      : await findOwned(a.employeeId, a.username);
+    const expected = p.expectedId?.(a.username);
+    if (found !== undefined && expected !== undefined && p.idKey(p.idOf(found)) !== p.idKey(expected)) {
+      throw new Error(
+        `employee ${a.employeeId} already has ${p.describe(p.idOf(found))}; not creating ${expected}`,
+      );
+    }
+    const { entry, fresh } = found !== undefined ? { entry: found, fresh: false } : await create(a, password);
+    const ref = { id: p.idOf(entry), employeeId: a.employeeId };
+    // Found owned, adopted as owned, or made now with the key.
+    prove(ref.id, a.employeeId, at);
+    // The account has the password when this returns: an account found or adopted (perhaps
+    // created by an attempt whose answer was lost) gets it now.
+    if (password !== undefined && !fresh) await write(() => p.setPassword(ref, password));
+    const current = entry;
+    await write(() => p.setEnabled(ref, current, a.enabled));
+    // Different groups: the adds go together (each is batched with other people's adds to it);
+    // all have answered before this returns, so a failure leaves nothing running.
+    const added = await Promise.allSettled([...new Set(a.groups)].map((group) => addMember(group, ref.id)));
+    const refused = added.find((r) => r.status === "rejected");
+    if (refused) throw refused.reason;
+    // A fresh account is as the target answered the create, in the groups just added: reading it
+    // back would only repeat that. One that existed (adopted) is read again.
+    if (fresh) return { ...p.toAccount(entry, [...new Set(a.groups)].sort()), enabled: a.enabled };
+    const after = await owned(ref);
+    return p.toAccount(after, await groupsOfEntry(after));
+  }
+
   const connector: TargetConnector = {
     groupKey: (name) => p.groupKey(name),
     check: () => p.check(),
     close: () => p.close(),
 
     async findAccount(employeeId, _username, recordedId) {
-      // By employeeId only: the username is looked up when creating or resolving a conflict.
-      let entry = await findOwned(employeeId, undefined);
-      if (entry === undefined && recordedId) {
-        // A search that finds nothing proves nothing (a filter that no longer matches, ACLs, a
-        // service that ignores the filter): only a direct read of the recorded id does.
-        const recorded = await read(recordedId);
-        if (recorded !== undefined) {
-          if (!owns(recorded, employeeId))
-            throw new NotOwnedError(
-              `${p.describe(recordedId)}, recorded as this Employee's account, no longer carries ${p.employeeIdAttribute} ${employeeId}; not taking it for gone`,
-            );
-          log.warn(
-            { [p.idLabel]: recordedId, employeeId },
-            `${p.name}: account found by its recorded id only; the lookup does not find it (check the Connector's scope and object classes)`,
-          );
-          entry = recorded;
+      const at = performance.now();
+      // A target whose entry does not list its groups (LDAP) reads the recorded account's groups
+      // alongside the look-up: one round trip, not two, while it is still that account.
+      const recordedGroups =
+        recordedId && !p.groupsFromEntry
+          ? groupNames(recordedId).then(
+              (groups) => ({ groups }),
+              (error: unknown) => ({ error }),
+            )
+          : undefined;
+      try {
+        const entry = await findOwnedOrRecorded(employeeId, recordedId);
+        if (entry === undefined) {
+          notFound.set(employeeId, Date.now());
+          forget({ id: recordedId, employeeId });
+          return undefined;
         }
+        notFound.delete(employeeId);
+        let groups: string[];
+        if (recordedGroups && proofKey(p.idOf(entry)) === proofKey(recordedId!)) {
+          const read = await recordedGroups;
+          if ("error" in read) throw read.error;
+          groups = read.groups;
+        } else groups = await groupsOfEntry(entry);
+        prove(p.idOf(entry), employeeId, at);
+        return p.toAccount(entry, groups);
+      } catch (err) {
+        forget({ id: recordedId, employeeId });
+        throw err;
       }
-      if (entry === undefined) {
-        notFound.set(employeeId, Date.now());
-        return undefined;
-      }
-      notFound.delete(employeeId);
-      return p.toAccount(entry, await groupsOfEntry(entry));
     },
 
-    async createAccount(a, password) {
-      const found: E | undefined = foundNothingJustNow(a.employeeId)
-        ? undefined
-        : await findOwned(a.employeeId, a.username);
-      const expected = p.expectedId?.(a.username);
-      if (found !== undefined && expected !== undefined && p.idKey(p.idOf(found)) !== p.idKey(expected)) {
-        throw new Error(
-          `employee ${a.employeeId} already has ${p.describe(p.idOf(found))}; not creating ${expected}`,
-        );
-      }
-      const { entry, fresh } =
-        found !== undefined ? { entry: found, fresh: false } : await create(a, password);
-      const ref = { id: p.idOf(entry), employeeId: a.employeeId };
-      // The account has the password when this returns: an account found or adopted (perhaps
-      // created by an attempt whose answer was lost) gets it now.
-      if (password !== undefined && !fresh) await write(() => p.setPassword(ref, password));
-      const current = entry;
-      await write(() => p.setEnabled(ref, current, a.enabled));
-      for (const group of a.groups) await addMember(group, ref.id);
-      // A fresh account is as the target answered the create, in the groups just added: reading it
-      // back would only repeat that. One that existed (adopted) is read again.
-      if (fresh) return { ...p.toAccount(entry, [...new Set(a.groups)].sort()), enabled: a.enabled };
-      const after = await owned(ref);
-      return p.toAccount(after, await groupsOfEntry(after));
-    },
+    createAccount: (a, password) =>
+      forgetting({ employeeId: a.employeeId }, () => createAccount(a, password)),
 
     async updateAttributes(ref, changes) {
       p.validateChanges(changes);
       if (!Object.keys(changes).length) return;
-      const entry = await owned(ref);
-      await write(() => p.modifyAttributes(ref, entry, changes));
+      await forgetting(ref, async () => {
+        const entry = await owned(ref);
+        await write(() => p.modifyAttributes(ref, entry, changes));
+      });
     },
 
     async setEnabled(ref, enabled) {
-      const entry = await owned(ref);
-      await write(() => p.setEnabled(ref, entry, enabled));
+      await forgetting(ref, async () => {
+        const entry = await owned(ref);
+        await write(() => p.setEnabled(ref, entry, enabled));
+      });
       log.info({ [p.idLabel]: ref.id, enabled }, `${p.name}: set enabled`);
     },
 
     async setPassword(ref, password) {
-      await owned(ref);
-      await write(() => p.setPassword(ref, password));
+      await forgetting(ref, async () => {
+        await owned(ref);
+        await write(() => p.setPassword(ref, password));
+      });
       log.info({ [p.idLabel]: ref.id }, `${p.name}: set the generated password`);
     },
 
     async addToGroup(group, ref) {
-      await owned(ref);
-      await addMember(group, ref.id);
+      await forgetting(ref, async () => {
+        await ownedForMembership(ref);
+        await addMember(group, ref.id);
+      });
     },
 
     async removeFromGroup(group, ref) {
-      try {
-        await owned(ref);
-      } catch (err) {
-        // A dangling member (the account is gone) may still be removed.
-        if (!(err instanceof AccountNotFoundError)) throw err;
-      }
-      await removeMember(group, ref.id);
+      await forgetting(ref, async () => {
+        try {
+          await ownedForMembership(ref);
+        } catch (err) {
+          // A dangling member (the account is gone) may still be removed.
+          if (!(err instanceof AccountNotFoundError)) throw err;
+        }
+        await removeMember(group, ref.id);
+      });
     },
 
     async removeUnownedMember(group, id) {
@@ -378,6 +498,8 @@ export function createConnector<E, G>(
       } catch (err) {
         if (err instanceof AccountNotFoundError) return;
         throw err;
+      } finally {
+        forget(ref); // whatever comes of it, the account is not to be taken for as it was
       }
       if ((await p.canChangeMembers?.()) ?? true) {
         for (const group of await p.groupsOf(ref.id)) await write(() => p.removeMember(group, ref.id));
@@ -399,6 +521,7 @@ export function createConnector<E, G>(
     async linkAccount(id, employeeId) {
       const outside = p.outOfScope?.(id);
       if (outside !== undefined) throw new NotOwnedError(outside);
+      forget({ id }); // its owner changes here: proved again by the read at the end
       const entry = await read(id);
       if (entry === undefined) throw new AccountNotFoundError(`${p.describe(id)} does not exist`);
       const keys = p.employeeIdsOf(entry);
@@ -412,11 +535,16 @@ export function createConnector<E, G>(
       return p.toAccount(linked, await groupsOfEntry(linked));
     },
 
-    async listAccounts(pageSize, onPage): Promise<ActualAccount[]> {
+    async listAccounts(pageSize, onPage, membersOf): Promise<ActualAccount[]> {
       // Whoever owns them: the full scan reports accounts that are not Roster's as orphans. The
       // groups are read whole first (member id -> group names), the accounts page by page.
       const membership = new Map<string, string[]>();
+      const asked =
+        p.listsOwnedOnly && membersOf?.length ? new Set(membersOf.map((g) => p.groupKey(g))) : undefined;
+      /** Key -> id of the members of the groups asked about that the listing has not returned (yet). */
+      const unlisted = new Map<string, string>();
       for (const g of await p.listGroups(pageSize)) {
+        const wanted = asked?.has(p.groupKey(g.name));
         for (const member of g.members) {
           let key: string;
           try {
@@ -427,16 +555,29 @@ export function createConnector<E, G>(
           const names = membership.get(key);
           if (names) names.push(g.name);
           else membership.set(key, [g.name]);
+          if (wanted) unlisted.set(key, member);
         }
       }
       const all: ActualAccount[] = [];
-      await p.listAccounts(pageSize, async (entries) => {
-        const page = entries.map((e) =>
-          p.toAccount(e, [...new Set(membership.get(p.idKey(p.idOf(e))) ?? [])].sort()),
-        );
+      const deliver = async (entries: E[]) => {
+        const page = entries.map((e) => {
+          const key = p.idKey(p.idOf(e));
+          unlisted.delete(key);
+          return p.toAccount(e, [...new Set(membership.get(key) ?? [])].sort());
+        });
         if (onPage) await onPage(page);
         else all.push(...page);
-      });
+      };
+      await p.listAccounts(pageSize, deliver);
+      // One read per member the listing left out (added by hand, without a key): what it costs
+      // grows with those, not with the accounts of the target. A dangling one reads as missing.
+      const found: E[] = [];
+      for (const id of [...unlisted.values()]) {
+        const entry = await read(id);
+        if (entry !== undefined) found.push(entry);
+        if (found.length >= (pageSize ?? 100)) await deliver(found.splice(0));
+      }
+      if (found.length) await deliver(found);
       return all;
     },
 

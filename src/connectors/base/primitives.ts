@@ -55,6 +55,12 @@ export interface TargetPrimitives<E, G> {
    * the listing breaks off after a page went out.
    */
   listAccounts(pageSize: number | undefined, onPage: (entries: E[]) => Promise<void>): Promise<void>;
+  /**
+   * listAccounts returns only accounts that carry an ownership key (SCIM: an app holds many users
+   * Roster has nothing to do with): the base reads the members of the groups a listing is asked
+   * about (membersOf) that it did not return by id. Absent: it returns every account in scope.
+   */
+  readonly listsOwnedOnly?: boolean;
   idOf(entry: E): string;
   /** The employeeIds the account carries (usually zero or one), as stored. */
   employeeIdsOf(entry: E): string[];

@@ -7,8 +7,10 @@
 // by externalId, then by userName, before creating; a POST that fails with 409 (uniqueness) is
 // looked up again and adopted only when the existing User is owned (e.g. created by an earlier
 // attempt whose answer was lost). A User with the same userName and another or no externalId is
-// never adopted: it is outside the managed scope (api.md: the operator touches only Users whose
-// externalId matches), so createAccount fails with NotOwnedError and someone must resolve it by hand.
+// never taken over by a create: it is outside the managed scope (api.md: the operator touches only
+// Users whose externalId matches), so createAccount fails with NotOwnedError. One without an
+// externalId can be linked (Connector spec.adoption, linkAccount), which writes the externalId
+// first; one with another externalId never is.
 //
 // Discovery: /ServiceProviderConfig decides PATCH (PatchOp, lowercase op names) or PUT of the full
 // resource for attribute and enabled changes; /ResourceTypes gives the Users and Groups endpoints.
@@ -25,6 +27,12 @@
 // The groups of a User are those its own `groups` attribute lists (direct ones, by the group ids
 // known from the last listing or look-up) when the service fills it in, else the Groups that list
 // it as a member (filter members[value eq "id"]).
+//
+// Listing (the full scan): only Users with an externalId (filter `externalId pr`; a service without
+// `pr` lists every User and those are kept), as an app holds many users Roster has nothing to do
+// with. The members without one of the groups the scan names (those Roster hands out) are read one
+// by one with GET /Users/{id} (a 404: a dangling member, left out), so that members added by hand
+// are seen at a cost per such member, not per User of the app.
 //
 // Requests: discovery is read once per connector client (a Connector change makes a new one) and
 // again after DISCOVERY_MAX_AGE_MS; check() sends no probe while requests keep succeeding.
@@ -431,6 +439,8 @@ export function createScimConnector(
     },
     // Looked up by externalId, then by userName (see above).
     findsByUsername: true,
+    // Only Users with an externalId are listed (see above); hand-added members are read by id.
+    listsOwnedOnly: true,
     async listAccounts(pageSize = DEFAULT_PAGE_SIZE, onPage) {
       const owned = (users: Json[]) => onPage(users.filter((u) => externalIdOf(u) !== undefined));
       let delivered = 0;
@@ -540,6 +550,8 @@ export function createScimConnector(
         return {
           name: String(field(g, "displayName") ?? ""),
           members: (Array.isArray(members) ? members : [])
+            // A nested group is no User (RFC 7643 section 4.2: members may be Groups).
+            .filter((m) => String(field(m, "type") ?? "").toLowerCase() !== "group")
             .map((m) => toId(field(m, "value")))
             .filter((id): id is string => id !== undefined),
         };
