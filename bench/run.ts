@@ -78,6 +78,8 @@ const HELP = `Usage: npm run bench -- [flags]
   --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir;
                            the operator runs tsc's dist/ unbundled, so frames map to src/)
   --operator-node-options S  NODE_OPTIONS for the operator instead of the chart's operator.nodeOptions
+  --operator-env K=V       an environment variable for the operator process only (repeatable;
+                           experiments, e.g. =MALLOC_ARENA_MAX=2)
                            (experiments, e.g. =--max-old-space-size=160)
   --operator-source        run the operator from src/ (Node strips types) instead of compiling it
                            and bundling it as the image does (dist/bundle/)
@@ -101,6 +103,7 @@ const { values: flags } = parseArgs({
     "resync-interval": { type: "string", default: "5s" },
     "scim-server": { type: "string", default: "indexed" },
     "operator-node-options": { type: "string" },
+    "operator-env": { type: "string", multiple: true },
     "operator-source": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     "skip-ceiling": { type: "boolean", default: false },
@@ -155,6 +158,9 @@ const SAFETY = { maxDeprovisionsPerHour: 100000, maxDeprovisionPercent: 100 };
 
 const CHART = chartMemory();
 const NODE_OPTIONS = flags["operator-node-options"] ?? CHART.nodeOptions;
+const OPERATOR_ENV = Object.fromEntries(
+  (flags["operator-env"] ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
 
 function gitState(): { commit: string; dirtySrc: boolean } | undefined {
   try {
@@ -207,6 +213,7 @@ const newReport = (N: number, LEAVERS: number, LEAVER_POOL: number): Record<stri
     scimServer: flags["scim-server"],
     operatorNodeOptions: NODE_OPTIONS,
     operatorNodeOptionsFromChart: flags["operator-node-options"] === undefined,
+    operatorEnv: OPERATOR_ENV,
     operatorBuild: flags["operator-source"] ? "source" : flags.profile ? "compiled" : "bundled",
     chartMemoryLimit: CHART.limit,
     chartMemoryLimitMiB: CHART.limitMiB,
@@ -580,6 +587,7 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
     logLevel: "warn",
     // The chart's NODE_OPTIONS (or --operator-node-options), and the inspector.
     nodeOptions: `${NODE_OPTIONS} --inspect=127.0.0.1:${inspectPort}`.trim(),
+    env: OPERATOR_ENV,
     ...(OPERATOR_ENTRY ? { entry: OPERATOR_ENTRY } : {}),
   });
   namePids();

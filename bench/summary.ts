@@ -200,6 +200,7 @@ export function renderSummary(report: Report, findings?: string): string {
   const s = r.settings as Report["settings"] & {
     operatorNodeOptions?: string;
     operatorNodeOptionsFromChart?: boolean;
+    operatorEnv?: Record<string, string>;
     operatorBuild?: string;
     chartMemoryLimit?: string;
     ldapGroupsPerAccount?: number;
@@ -213,7 +214,13 @@ export function renderSummary(report: Report, findings?: string): string {
     "",
     `- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB memory, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverageAtStart.join(" / ")}. The control plane (etcd, kube-apiserver), slapd, the SCIM server, the operator and the bench share these cores.`,
     `- Operator: \`roster operator --workers ${s.workers} --leader-elect=false --log-level warn\` as a child process, ${s.operatorBuild === "bundled" ? "built as the image runs it (tsc to dist/, bundled by scripts/bundle.ts, NODE_ENV=production)" : s.operatorBuild === "compiled" ? "compiled by tsc, unbundled (for --profile; NODE_ENV=production)" : "from the sources (Node strips types)"}, admin kubeconfig, one namespace${r.git ? `; source at commit ${r.git.commit}${r.git.dirtySrc ? " with uncommitted changes in src/" : ""}` : ""}.`,
-    `- Memory settings: NODE_OPTIONS \`${s.operatorNodeOptions ?? ""}\` (${s.operatorNodeOptionsFromChart === false ? "**an experiment, not the chart's**" : "the chart's operator.nodeOptions"}); the chart's memory limit is ${s.chartMemoryLimit ?? "–"}. RSS is sampled every second (VmRSS) and VmHWM is read at the end of each phase.`,
+    `- Memory settings: NODE_OPTIONS \`${s.operatorNodeOptions ?? ""}\` (${s.operatorNodeOptionsFromChart === false ? "**an experiment, not the chart's**" : "the chart's operator.nodeOptions"})${
+      Object.keys(s.operatorEnv ?? {}).length
+        ? `; **an experiment**: the operator's environment adds ${Object.entries(s.operatorEnv!)
+            .map(([k, v]) => `\`${k}=${v}\``)
+            .join(", ")}`
+        : ""
+    }; the chart's memory limit is ${s.chartMemoryLimit ?? "–"}. RSS is sampled every second (VmRSS) and VmHWM is read at the end of each phase.`,
     `- Employees: ${sizes.map((x) => fmt(x, 0)).join(" and ")}${sizes.length > 1 ? ", each size a separate run on a fresh harness" : ""}; each gets an LDAP account in ${s.ldapGroupsPerAccount ?? 3} groups and a SCIM account in ${s.scimGroupsPerAccount ? `${s.scimGroupsPerAccount} group${s.scimGroupsPerAccount > 1 ? "s" : ""}` : "no group"} (AccessPolicy \`base\`); 1% are in department Sales (AccessPolicy \`sales-tools\`).`,
     `- Safety: both Connectors run with \`safety: {maxDeprovisionsPerHour: 100000, maxDeprovisionPercent: 100}\` for the bench, so the mass-change brake does not hold leavers (it would with the defaults: 20 per hour).`,
     `- SCIM target: ${r.settings.scimServer === "indexed" ? "bench/scim-server.ts, an indexed in-memory SCIM 2.0 server in its own process. The harness's scimmy server (test/harness/scim.ts, `--scim-server harness`) clones and filters every stored user on every filtered request (about 10 ms per 1,000 users per request), which would make 10,000 accounts take hours and measure the fixture rather than the operator." : "test/harness/scim.ts (scimmy) in its own process."} SCIM requestsPerSecond 10000.`,
@@ -292,7 +299,10 @@ export function renderSummary(report: Report, findings?: string): string {
       met(
         rss === undefined
           ? undefined
-          : rss <= RSS_TARGET_MIB && s.operatorNodeOptionsFromChart !== false && !r.error,
+          : rss <= RSS_TARGET_MIB &&
+              s.operatorNodeOptionsFromChart !== false &&
+              !Object.keys(s.operatorEnv ?? {}).length &&
+              !r.error,
       ),
     ],
   ];

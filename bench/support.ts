@@ -100,6 +100,8 @@ export async function startOperator(options: {
   logLevel: string;
   /** The operator's NODE_OPTIONS, exactly (the bench's own are not passed on). */
   nodeOptions?: string;
+  /** More environment for the operator process alone. */
+  env?: Record<string, string>;
   /** The `roster` entry point: bin/roster.js of the checkout (the sources), or of buildOperator's copy. */
   entry?: string;
 }): Promise<Operator> {
@@ -121,7 +123,7 @@ export async function startOperator(options: {
     "--log-level",
     options.logLevel,
   ];
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: options.nodeOptions ?? "" };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env, NODE_OPTIONS: options.nodeOptions ?? "" };
   // As in the image (Dockerfile).
   if (options.entry) env.NODE_ENV = "production";
   const managed = startProcess(process.execPath, args, join(options.dir, "operator.log"), env);
