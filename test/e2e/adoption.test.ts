@@ -131,6 +131,22 @@ async function patchConnector(s: Scenario, name: string, spec: Record<string, un
 const connector = async (s: Scenario, name = s.connector) =>
   (await getRoster(s.kube, s.namespace, "Connector", name)) as unknown as Connector;
 
+type GroupRuleStatus = {
+  unmanagedMembers?: { connector: string; action: string; count: number; members: string[] }[];
+};
+/** Reads a GroupRule; `last` keeps the status last read, for a wait's failure message. */
+function groupRule(s: Scenario, name: string) {
+  const reader = {
+    last: undefined as GroupRuleStatus | undefined,
+    async read() {
+      const found = (await getRoster(s.kube, s.namespace, "GroupRule", name)) as { status?: GroupRuleStatus };
+      reader.last = found.status;
+      return found;
+    },
+  };
+  return reader;
+}
+
 describe("adopting accounts that already exist", () => {
   it(
     "LDAP: 50 hand-made accounts, 40 matched: proposed, 20 linked by annotation, the rest by Automatic, 10 untouched",
@@ -445,21 +461,12 @@ describe("an existing group with members added by hand", () => {
       await s.apply("Employee", "ada", person("UM-1", "ada", { department: "Engineering" }));
       const before = await csns(s, [admin, ...hand]);
       const operator = await operatorFor(s);
-      const connector = async () =>
-        (await getRoster(s.kube, s.namespace, "Connector", s.connector)) as unknown as Connector;
-      type RuleStatus = {
-        unmanagedMembers?: { connector: string; action: string; count: number; members: string[] }[];
-      };
-      let lastRule: RuleStatus | undefined;
-      const rule = async () => {
-        const found = (await getRoster(s.kube, s.namespace, "GroupRule", "devs")) as { status?: RuleStatus };
-        lastRule = found.status;
-        return found;
-      };
+      const devsRule = groupRule(s, "devs");
+      const rule = () => devsRule.read();
 
       // Two an hour: two of the three are removed, the third is held for approval.
       await waitFor(
-        async () => (await connector()).status?.heldDeprovisions === 1,
+        async () => (await connector(s)).status?.heldDeprovisions === 1,
         60_000,
         () => `the brake does not hold the third removal:\n${operator.tail(20)}`,
         500,
@@ -474,12 +481,12 @@ describe("an existing group with members added by hand", () => {
       await waitFor(
         async () => (await rule()).status?.unmanagedMembers?.[0]?.count === 1,
         30_000,
-        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+        () => `GroupRule status: ${JSON.stringify(devsRule.last)}`,
       );
       expect((await rule()).status?.unmanagedMembers).toEqual([
         { connector: s.connector, action: "Remove", count: 1, members: [leftUid] },
       ]);
-      expect((await connector()).status?.unmanagedMembers).toEqual([
+      expect((await connector(s)).status?.unmanagedMembers).toEqual([
         { group: "devs", action: "Remove", count: 1, members: [leftUid] },
         { group: "staff", action: "Keep", count: 1, members: ["h1"] },
       ]);
@@ -511,7 +518,7 @@ describe("an existing group with members added by hand", () => {
       await waitFor(
         async () => (await rule()).status?.unmanagedMembers === undefined,
         30_000,
-        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+        () => `GroupRule status: ${JSON.stringify(devsRule.last)}`,
       );
       expect(await s.ldap.members(s.groupsDN, "staff")).toContain(hand[0]);
       expect(await csns(s, [admin, ...hand])).toEqual(before);
@@ -530,7 +537,7 @@ describe("an existing group with members added by hand", () => {
       await waitFor(
         async () => (await rule()).status?.unmanagedMembers?.[0]?.action === "Keep",
         30_000,
-        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+        () => `GroupRule status: ${JSON.stringify(devsRule.last)}`,
       );
       const scans = async () =>
         counterOrZero(await operator.metrics(), "controller_runtime_reconcile_total", { controller: "scan" });
@@ -544,7 +551,7 @@ describe("an existing group with members added by hand", () => {
       expect((await rule()).status?.unmanagedMembers).toEqual([
         { connector: s.connector, action: "Keep", count: 1, members: ["h2"] },
       ]);
-      expect((await connector()).status?.heldDeprovisions).toBe(0);
+      expect((await connector(s)).status?.heldDeprovisions).toBe(0);
     },
   );
 
@@ -626,15 +633,8 @@ describe("an existing group with members added by hand", () => {
       });
       await s.apply("Employee", "ada", person("UMS-1", "ada", { department: "Engineering" }));
       const operator = await operatorFor(s);
-      type RuleStatus = {
-        unmanagedMembers?: { connector: string; action: string; count: number; members: string[] }[];
-      };
-      let lastRule: RuleStatus | undefined;
-      const rule = async () => {
-        const found = (await getRoster(s.kube, s.namespace, "GroupRule", "devs")) as { status?: RuleStatus };
-        lastRule = found.status;
-        return found;
-      };
+      const devsRule = groupRule(s, "devs");
+      const rule = () => devsRule.read();
 
       // Two an hour: two of the three are removed, the third is held for approval.
       await waitFor(
@@ -652,7 +652,7 @@ describe("an existing group with members added by hand", () => {
       await waitFor(
         async () => (await rule()).status?.unmanagedMembers?.[0]?.count === 1,
         30_000,
-        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+        () => `GroupRule status: ${JSON.stringify(devsRule.last)}`,
       );
       expect((await rule()).status?.unmanagedMembers).toEqual([
         { connector: "wiki", action: "Remove", count: 1, members: left },
@@ -687,7 +687,7 @@ describe("an existing group with members added by hand", () => {
       await waitFor(
         async () => (await rule()).status?.unmanagedMembers === undefined,
         30_000,
-        () => `GroupRule status: ${JSON.stringify(lastRule)}`,
+        () => `GroupRule status: ${JSON.stringify(devsRule.last)}`,
       );
       expect(members(staffId).sort()).toEqual([adaId, ids.h1!].sort());
       expect(lastModified()).toEqual(before);
