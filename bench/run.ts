@@ -78,8 +78,8 @@ const HELP = `Usage: npm run bench -- [flags]
   --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir;
                            the operator runs tsc's dist/ unbundled, so frames map to src/)
   --operator-node-options S  NODE_OPTIONS for the operator instead of the chart's operator.nodeOptions
-  --operator-env K=V       an environment variable for the operator process only (repeatable;
-                           experiments, e.g. =MALLOC_ARENA_MAX=2)
+  --operator-env K=V       an environment variable for the operator process only, beside the
+                           chart's operator.env (repeatable; experiments, e.g. =MALLOC_ARENA_MAX=8)
                            (experiments, e.g. =--max-old-space-size=160)
   --operator-source        run the operator from src/ (Node strips types) instead of compiling it
                            and bundling it as the image does (dist/bundle/)
@@ -158,9 +158,11 @@ const SAFETY = { maxDeprovisionsPerHour: 100000, maxDeprovisionPercent: 100 };
 
 const CHART = chartMemory();
 const NODE_OPTIONS = flags["operator-node-options"] ?? CHART.nodeOptions;
-const OPERATOR_ENV = Object.fromEntries(
+/** --operator-env: experiments, on top of the chart's operator.env. */
+const EXPERIMENT_ENV: Record<string, string> = Object.fromEntries(
   (flags["operator-env"] ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
 );
+const OPERATOR_ENV = { ...CHART.env, ...EXPERIMENT_ENV };
 
 function gitState(): { commit: string; dirtySrc: boolean } | undefined {
   try {
@@ -214,6 +216,8 @@ const newReport = (N: number, LEAVERS: number, LEAVER_POOL: number): Record<stri
     operatorNodeOptions: NODE_OPTIONS,
     operatorNodeOptionsFromChart: flags["operator-node-options"] === undefined,
     operatorEnv: OPERATOR_ENV,
+    operatorEnvFromChart: CHART.env,
+    operatorEnvExperiment: EXPERIMENT_ENV,
     operatorBuild: flags["operator-source"] ? "source" : flags.profile ? "compiled" : "bundled",
     chartMemoryLimit: CHART.limit,
     chartMemoryLimitMiB: CHART.limitMiB,
@@ -294,7 +298,7 @@ const OPERATOR_ENTRY = flags["operator-source"]
   : buildOperator(buildDir, { bundle: !flags.profile });
 if (OPERATOR_ENTRY) progress(`operator compiled into ${buildDir} (as the image runs it)`);
 progress(
-  `operator NODE_OPTIONS "${NODE_OPTIONS}" (${flags["operator-node-options"] === undefined ? "the chart's operator.nodeOptions" : "--operator-node-options"}); chart memory limit ${CHART.limit}`,
+  `operator NODE_OPTIONS "${NODE_OPTIONS}" (${flags["operator-node-options"] === undefined ? "the chart's operator.nodeOptions" : "--operator-node-options"}); environment ${JSON.stringify(OPERATOR_ENV)}; chart memory limit ${CHART.limit}`,
 );
 
 for (const [index, size] of SIZES.entries()) {

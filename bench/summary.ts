@@ -201,11 +201,19 @@ export function renderSummary(report: Report, findings?: string): string {
     operatorNodeOptions?: string;
     operatorNodeOptionsFromChart?: boolean;
     operatorEnv?: Record<string, string>;
+    operatorEnvFromChart?: Record<string, string>;
+    operatorEnvExperiment?: Record<string, string>;
     operatorBuild?: string;
     chartMemoryLimit?: string;
     ldapGroupsPerAccount?: number;
     scimGroupsPerAccount?: number;
   };
+  // Reports from before operator.env held only --operator-env's variables in operatorEnv.
+  const experimentEnv = s.operatorEnvExperiment ?? (s.operatorEnvFromChart ? {} : (s.operatorEnv ?? {}));
+  const envList = (env: Record<string, string>) =>
+    Object.entries(env)
+      .map(([k, v]) => `\`${k}=${v}\``)
+      .join(", ");
   const command = `npm run bench${sizes.join(",") === "10000" ? "" : ` -- --employees ${sizes.join(",")}`}`;
   out.push(
     `# Roster bench: summary`,
@@ -215,10 +223,12 @@ export function renderSummary(report: Report, findings?: string): string {
     `- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB memory, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverageAtStart.join(" / ")}. The control plane (etcd, kube-apiserver), slapd, the SCIM server, the operator and the bench share these cores.`,
     `- Operator: \`roster operator --workers ${s.workers} --leader-elect=false --log-level warn\` as a child process, ${s.operatorBuild === "bundled" ? "built as the image runs it (tsc to dist/, bundled by scripts/bundle.ts, NODE_ENV=production)" : s.operatorBuild === "compiled" ? "compiled by tsc, unbundled (for --profile; NODE_ENV=production)" : "from the sources (Node strips types)"}, admin kubeconfig, one namespace${r.git ? `; source at commit ${r.git.commit}${r.git.dirtySrc ? " with uncommitted changes in src/" : ""}` : ""}.`,
     `- Memory settings: NODE_OPTIONS \`${s.operatorNodeOptions ?? ""}\` (${s.operatorNodeOptionsFromChart === false ? "**an experiment, not the chart's**" : "the chart's operator.nodeOptions"})${
-      Object.keys(s.operatorEnv ?? {}).length
-        ? `; **an experiment**: the operator's environment adds ${Object.entries(s.operatorEnv!)
-            .map(([k, v]) => `\`${k}=${v}\``)
-            .join(", ")}`
+      Object.keys(s.operatorEnvFromChart ?? {}).length
+        ? `; environment ${envList(s.operatorEnvFromChart!)} (the chart's operator.env)`
+        : ""
+    }${
+      Object.keys(experimentEnv).length
+        ? `; **an experiment**: the operator's environment adds ${envList(experimentEnv)}`
         : ""
     }; the chart's memory limit is ${s.chartMemoryLimit ?? "–"}. RSS is sampled every second (VmRSS) and VmHWM is read at the end of each phase.`,
     `- Employees: ${sizes.map((x) => fmt(x, 0)).join(" and ")}${sizes.length > 1 ? ", each size a separate run on a fresh harness" : ""}; each gets an LDAP account in ${s.ldapGroupsPerAccount ?? 3} groups and a SCIM account in ${s.scimGroupsPerAccount ? `${s.scimGroupsPerAccount} group${s.scimGroupsPerAccount > 1 ? "s" : ""}` : "no group"} (AccessPolicy \`base\`); 1% are in department Sales (AccessPolicy \`sales-tools\`).`,
@@ -301,7 +311,7 @@ export function renderSummary(report: Report, findings?: string): string {
           ? undefined
           : rss <= RSS_TARGET_MIB &&
               s.operatorNodeOptionsFromChart !== false &&
-              !Object.keys(s.operatorEnv ?? {}).length &&
+              !Object.keys(experimentEnv).length &&
               !r.error,
       ),
     ],

@@ -433,6 +433,8 @@ export function cpuDelta(after: Record<string, number>, before: Record<string, n
 export type ChartMemory = {
   /** operator.nodeOptions: the NODE_OPTIONS the chart sets (the heap limits it was measured with). */
   nodeOptions: string;
+  /** operator.env: the operator's other environment the limit was measured with (MALLOC_ARENA_MAX). */
+  env: Record<string, string>;
   /** resources.limits.memory as written, and in MiB. */
   limit: string;
   limitMiB: number;
@@ -441,7 +443,7 @@ export type ChartMemory = {
 /** The operator's memory settings from charts/roster/values.yaml, so the bench runs what the chart runs. */
 export function chartMemory(): ChartMemory {
   const values = loadYaml(readFileSync(join(root, "charts/roster/values.yaml"), "utf8")) as {
-    operator?: { nodeOptions?: string };
+    operator?: { nodeOptions?: string; env?: Record<string, string> };
     resources?: { limits?: { memory?: string } };
   };
   const limit = String(values.resources?.limits?.memory ?? "");
@@ -449,6 +451,7 @@ export function chartMemory(): ChartMemory {
   const factor = { Ki: 1 / 1024, Mi: 1, Gi: 1024, K: 1e3 / 2 ** 20, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 };
   return {
     nodeOptions: values.operator?.nodeOptions ?? "",
+    env: Object.fromEntries(Object.entries(values.operator?.env ?? {}).map(([k, v]) => [k, String(v)])),
     limit,
     limitMiB: m ? Number(m[1]) * (m[2] ? factor[m[2] as keyof typeof factor] : 1 / 2 ** 20) : NaN,
   };

@@ -162,6 +162,28 @@ describe("helm chart", () => {
     expect((only(m, "PodDisruptionBudget").spec as { minAvailable: number }).minAvailable).toBe(1);
   });
 
+  it("sets the memory settings the limit was measured with, and operator.env beside them", () => {
+    const env = (m: Manifest[]) => container(m).env.filter((e) => !e.valueFrom);
+    expect(env(documents(helmTemplate()))).toEqual([
+      { name: "NODE_OPTIONS", value: "--max-old-space-size=320 --max-semi-space-size=8" },
+      { name: "MALLOC_ARENA_MAX", value: "2" },
+    ]);
+    expect(env(documents(helmTemplate({ "operator.env.TZ": "UTC", "operator.nodeOptions": "" })))).toEqual([
+      { name: "MALLOC_ARENA_MAX", value: "2" },
+      { name: "TZ", value: "UTC" },
+    ]);
+    // NODE_OPTIONS has its own value; a second one in env would silently win or lose.
+    const refused = run(helmBinary(), [
+      "template",
+      "roster",
+      chartDir,
+      "--set",
+      "operator.env.NODE_OPTIONS=x",
+    ]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/operator\.env|NODE_OPTIONS/);
+  });
+
   it("renders with one watched namespace: a Role there and nothing cluster-wide", () => {
     const m = documents(helmTemplate({ "operator.watchNamespace": "people" }));
     expect(find(m, "ClusterRole")).toEqual([]);
