@@ -1,7 +1,6 @@
 // The generated-password Secret the operator writes once per account, and trusts only when it is
 // owned by that Employee. (Secrets Connectors name are read by secrets.ts.)
-import { PatchStrategy, type V1Secret } from "@kubernetes/client-node";
-import type { CoreApi } from "../kube/api.ts";
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Secret } from "@kubernetes/client-node";
 import { API_VERSION, GROUP } from "../api/schema.ts";
 import type { Employee } from "../api/types.ts";
 import { ConfigurationError } from "./errors.ts";
@@ -84,7 +83,7 @@ const statusOf = (error: unknown) => (error as { code?: number }).code;
  * otherwise a ConfigurationError names the Secret and nothing is set.
  */
 export async function initialPassword(
-  core: CoreApi,
+  core: CoreV1Api,
   employee: Employee,
   connector: string,
   generate: () => string,
@@ -130,7 +129,7 @@ export async function initialPassword(
   return password;
 }
 
-async function readSecret(core: CoreApi, namespace: string, name: string): Promise<V1Secret | undefined> {
+async function readSecret(core: CoreV1Api, namespace: string, name: string): Promise<V1Secret | undefined> {
   try {
     return await core.readNamespacedSecret({ name, namespace });
   } catch (error) {
@@ -141,7 +140,7 @@ async function readSecret(core: CoreApi, namespace: string, name: string): Promi
 
 /** Whether this Employee's trusted generated-password Secret says the password was never set. */
 export async function passwordPending(
-  core: CoreApi,
+  core: CoreV1Api,
   employee: Employee,
   connector: string,
 ): Promise<boolean> {
@@ -152,11 +151,11 @@ export async function passwordPending(
 }
 
 /** Records on the Secret that the target has the password. */
-export async function passwordSet(core: CoreApi, employee: Employee, connector: string): Promise<void> {
+export async function passwordSet(core: CoreV1Api, employee: Employee, connector: string): Promise<void> {
   const namespace = employee.metadata.namespace ?? "default";
   const name = credentialsSecretName(employee.metadata.name, connector);
   await core.patchNamespacedSecret(
     { name, namespace, body: { metadata: { annotations: { [PASSWORD_ANNOTATION]: "set" } } } },
-    PatchStrategy.MergePatch,
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
   );
 }

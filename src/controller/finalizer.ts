@@ -2,8 +2,7 @@
 // Finalizers are changed with JSON patches that carry a `test` op, so a patch built from a stale
 // cached object fails instead of clobbering finalizers other controllers added or removed meanwhile;
 // the caller re-reads and tries again. Both operations are idempotent.
-import { PatchStrategy } from "@kubernetes/client-node";
-import type { CustomApi } from "../kube/api.ts";
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from "@kubernetes/client-node";
 import { DEPROVISION_FINALIZER, GROUP, VERSION } from "../api/schema.ts";
 
 export const FINALIZER = DEPROVISION_FINALIZER;
@@ -63,8 +62,8 @@ export function removeFinalizerPatch(
   ];
 }
 
-export const jsonPatch = PatchStrategy.JsonPatch;
-const mergePatch = PatchStrategy.MergePatch;
+export const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /**
  * A resourceVersion mismatch comes back as 409. A failed `test` op (or a path that no longer exists)
@@ -87,7 +86,12 @@ export function asConflict(error: unknown, jsonPatch: boolean): unknown {
   return error;
 }
 
-async function patch<T>(api: CustomApi, plural: string, obj: Finalizable, ops: JsonPatchOp[]): Promise<T> {
+async function patch<T>(
+  api: CustomObjectsApi,
+  plural: string,
+  obj: Finalizable,
+  ops: JsonPatchOp[],
+): Promise<T> {
   try {
     return (await api.patchNamespacedCustomObject(
       {
@@ -111,7 +115,7 @@ async function patch<T>(api: CustomApi, plural: string, obj: Finalizable, ops: J
  * is stale.
  */
 export async function addFinalizer<T extends Finalizable>(
-  api: CustomApi,
+  api: CustomObjectsApi,
   plural: string,
   obj: T,
   finalizer = FINALIZER,
@@ -125,7 +129,7 @@ export async function addFinalizer<T extends Finalizable>(
  * the API server then deletes the object. Throws ConflictError when `obj` is stale.
  */
 export async function removeFinalizer<T extends Finalizable>(
-  api: CustomApi,
+  api: CustomObjectsApi,
   plural: string,
   obj: T,
   finalizer = FINALIZER,
@@ -139,7 +143,7 @@ export async function removeFinalizer<T extends Finalizable>(
  * strategic merge). Merge semantics: keys not given are kept, `null` deletes, lists are replaced.
  */
 export async function patchStatus<T = unknown>(
-  api: CustomApi,
+  api: CustomObjectsApi,
   plural: string,
   namespace: string,
   name: string,

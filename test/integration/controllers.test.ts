@@ -1,5 +1,5 @@
 // Each narrow controller on its own, against the harness's real kube-apiserver (and its real slapd
-// where a target is needed): real Informers, the operator's own API clients (src/kube/api.ts), the
+// where a target is needed): real Informers, real CustomObjectsApi/CoreV1Api clients, the
 // controller's own queue run and shut down per test. Assertions are on what a user sees: the
 // objects' status, their Events, the annotations, the metrics.
 import { randomBytes } from "node:crypto";
@@ -20,7 +20,6 @@ import { PolicyStatusController } from "../../src/controller/policy-status.ts";
 import { ScanController } from "../../src/controller/scan.ts";
 import { SecretReader } from "../../src/controller/secrets.ts";
 import { TargetPool } from "../../src/controller/targets.ts";
-import { CoreApi, CustomApi } from "../../src/kube/api.ts";
 import { rosterPath } from "../../src/kube/client.ts";
 import { registry } from "../../src/observe/metrics.ts";
 import type { NamespaceObjects } from "../../src/plan/employee.ts";
@@ -32,8 +31,6 @@ import { person } from "../support/scenario.ts";
 
 const info = inject("harness");
 const kube = kubeFrom(info);
-/** The clients the operator hands its controllers (kube's are the test's own). */
-const api = { core: new CoreApi(kube.kc), custom: new CustomApi(kube.kc) };
 
 // Warnings of the code under test, quoted in timeout messages.
 const logs: string[] = [];
@@ -100,13 +97,13 @@ function connectorExtras() {
     connectors: (namespace: string) => connectors.list(namespace),
     employeesWith: (namespace: string, employeeId: string) =>
       employees.list(namespace).filter((e) => e.spec.employeeId === employeeId),
-    secrets: new SecretReader(api.core),
+    secrets: new SecretReader(kube.core),
     events: new EventRecorder(kube.kc, { logger }),
   };
 }
 
 function newPool(ttlMs = 30_000): TargetPool {
-  const secrets = new SecretReader(api.core, ttlMs);
+  const secrets = new SecretReader(kube.core, ttlMs);
   const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger);
   cleanups.push(() => pool.close());
   return pool;
@@ -242,14 +239,14 @@ describe("ConnectorController", () => {
 
     const recovered: string[] = [];
     const brake = new BrakeGate({
-      custom: api.custom,
+      custom: kube.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
     });
     const controller = new ConnectorController({
       logger,
-      custom: api.custom,
+      custom: kube.custom,
       getConnector,
       // The SecretReader caches for 30 s in the operator; short here so the fix is read at once.
       pool: newPool(100),
@@ -329,14 +326,14 @@ describe("BrakeGate with the ConnectorController", () => {
     let lagging: Connector | undefined;
     const changed: string[] = [];
     const gate = new BrakeGate({
-      custom: api.custom,
+      custom: kube.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: (c) => changed.push(c.metadata.name),
     });
     const controller = new ConnectorController({
       logger,
-      custom: api.custom,
+      custom: kube.custom,
       getConnector: (namespace, name) => lagging ?? getConnector(namespace, name),
       pool: newPool(),
       managed: () => managedNow,
@@ -407,7 +404,7 @@ describe("BrakeGate with the ConnectorController", () => {
     // A restarted operator: a new gate loaded from the Connector as the API server has it.
     const fresh = await readConnector("brake");
     const restarted = new BrakeGate({
-      custom: api.custom,
+      custom: kube.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
@@ -431,7 +428,7 @@ describe("ApprovalController", () => {
     });
     const connector = await cached(() => getConnector(ns, "approvals"), "Connector approvals");
     const gate = new BrakeGate({
-      custom: api.custom,
+      custom: kube.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
@@ -442,7 +439,7 @@ describe("ApprovalController", () => {
     const released: string[] = [];
     const approvals = new ApprovalController({
       logger,
-      custom: api.custom,
+      custom: kube.custom,
       getConnector,
       brake: gate,
       released: (namespace) => released.push(namespace),
@@ -563,7 +560,7 @@ describe("PolicyStatusController", () => {
 
     const controller = new PolicyStatusController({
       logger,
-      custom: api.custom,
+      custom: kube.custom,
       getPolicy: (namespace, name) => policies.get(namespace, name),
       getRule: (namespace, name) => rules.get(namespace, name),
       policies: (namespace) => policies.list(namespace),
@@ -644,7 +641,7 @@ describe("ScanController", () => {
     const drifted: Employee[] = [];
     const pool = newPool();
     const brake = new BrakeGate({
-      custom: api.custom,
+      custom: kube.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
@@ -673,12 +670,12 @@ describe("ScanController", () => {
     );
     const connectorController = new ConnectorController({
       logger,
-      custom: api.custom,
+      custom: kube.custom,
       getConnector,
       pool,
       managed: () => 0,
       brake: new BrakeGate({
-        custom: api.custom,
+        custom: kube.custom,
         managed: () => 0,
         events: new EventRecorder(kube.kc, { logger }),
         changed: () => {},
@@ -740,7 +737,7 @@ describe("ScanController", () => {
     });
     // ...and the status of an Employee the operator has put in sync with it.
     const generation = created.metadata.generation ?? 1;
-    await patchStatus(api.custom, "employees", ns, "ada", {
+    await patchStatus(kube.custom, "employees", ns, "ada", {
       observedGeneration: generation,
       phase: "Active",
       accounts: [{ connector: "scan-drift", id: dn, state: "Active", groups: [] }],
