@@ -78,9 +78,9 @@ const HELP = `Usage: npm run bench -- [flags]
   --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir;
                            the operator runs tsc's dist/ unbundled, so frames map to src/)
   --operator-node-options S  NODE_OPTIONS for the operator instead of the chart's operator.nodeOptions
-  --operator-env K=V       an environment variable for the operator process only, beside the
-                           chart's operator.env (repeatable; experiments, e.g. =MALLOC_ARENA_MAX=8)
                            (experiments, e.g. =--max-old-space-size=160)
+  --operator-env K=V       an environment variable for the operator process only, beside the
+                           chart's operator.env (repeatable; experiments, e.g. MALLOC_ARENA_MAX=8)
   --operator-source        run the operator from src/ (Node strips types) instead of compiling it
                            and bundling it as the image does (dist/bundle/)
   --skip-ceiling --skip-ideal --skip-policy --skip-leavers --skip-idle --skip-scim-budget
@@ -215,7 +215,6 @@ const newReport = (N: number, LEAVERS: number, LEAVER_POOL: number): Record<stri
     scimServer: flags["scim-server"],
     operatorNodeOptions: NODE_OPTIONS,
     operatorNodeOptionsFromChart: flags["operator-node-options"] === undefined,
-    operatorEnv: OPERATOR_ENV,
     operatorEnvFromChart: CHART.env,
     operatorEnvExperiment: EXPERIMENT_ENV,
     operatorBuild: flags["operator-source"] ? "source" : flags.profile ? "compiled" : "bundled",

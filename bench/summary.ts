@@ -208,8 +208,8 @@ export function renderSummary(report: Report, findings?: string): string {
     ldapGroupsPerAccount?: number;
     scimGroupsPerAccount?: number;
   };
-  // Reports from before operator.env held only --operator-env's variables in operatorEnv.
-  const experimentEnv = s.operatorEnvExperiment ?? (s.operatorEnvFromChart ? {} : (s.operatorEnv ?? {}));
+  // Reports from before operator.env named --operator-env's variables operatorEnv.
+  const experimentEnv = s.operatorEnvExperiment ?? s.operatorEnv ?? {};
   const envList = (env: Record<string, string>) =>
     Object.entries(env)
       .map(([k, v]) => `\`${k}=${v}\``)
