@@ -59,7 +59,8 @@ export async function runIdeal(options: {
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`ideal: SCIM ${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
-    return JSON.parse(text) as { id: string };
+    // A group PATCH is answered 204, without a body.
+    return (text ? JSON.parse(text) : {}) as { id: string };
   };
   const scimGroupIds = new Map<string, string>();
   for (const group of options.scimGroups)

@@ -342,7 +342,9 @@ function indexedServer(): { handle: (req: IncomingMessage, res: ServerResponse) 
           } else throw new ScimError(400, `unsupported group patch ${kind} ${path}`, "invalidPath");
         }
         g.meta.lastModified = now();
-        return send(res, 200, renderGroup(g));
+        // 204, which RFC 7644 section 3.5.2 allows: the whole Group would make every member change
+        // cost O(members), and a bulk load into one group quadratic in this server.
+        return send(res, 204);
       }
       if (method === "DELETE") {
         for (const m of g.members) memberOf.get(m)?.delete(g.id);

@@ -314,6 +314,23 @@ describe("SCIM connector", () => {
     expect(conn.groupKey("Staff")).not.toBe(conn.groupKey("staff"));
   });
 
+  it("adds to and removes from a large group without losing its other members", async () => {
+    const first = await conn.createAccount(desired(employee("1")));
+    await conn.addToGroup("staff", first);
+    const group = [...server.storage.groups.values()].find((g) => g.displayName === "staff")!;
+    const byHand = Array.from({ length: 200 }, (_, i) => `hand-${i}`);
+    group.members = [...(group.members as object[]), ...byHand.map((value) => ({ value }))];
+    const second = await conn.createAccount(desired(employee("2")));
+    const mark = server.requests.length;
+    await conn.addToGroup("staff", second);
+    await conn.removeFromGroup("staff", first);
+    // No attributes/excludedAttributes on the PATCH: scimmy 1.3.5 applies them to the Group it
+    // patches, and `excludedAttributes=members` left it with no other members.
+    const patches = since(mark).filter((r) => r.method === "PATCH" && r.path.includes("/Groups/"));
+    expect(patches.map((r) => new URL(r.path, "http://x").search)).toEqual(["", ""]);
+    expect(members("staff")).toEqual([...byHand, second.id]);
+  });
+
   it("lists every owned account over several pages", async () => {
     for (let i = 1; i <= 8; i++) {
       server.storage.users.set(`u${i}`, {

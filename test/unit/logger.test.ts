@@ -1,7 +1,7 @@
 // Secrets never reach log lines.
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/observe/logger.ts";
+import { createAuditLogger, createLogger } from "../../src/observe/logger.ts";
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
@@ -39,6 +39,49 @@ describe("createLogger", () => {
     expect((line.object as { data: unknown }).data).toBe("[REDACTED]");
     expect(line.secret).toBe("[REDACTED]");
     expect((line.request as { headers: { accept: string } }).headers.accept).toBe("json");
+  });
+
+  it("redacts at any depth, in arrays, in errors' own fields, in child bindings and on the audit trail", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ destination, level: "info" });
+    const err = Object.assign(new Error("refused"), { request: { headers: { Authorization: "Bearer e1" } } });
+    log.child({ connector: "ldap", spec: { auth: { token: "c1" } } }).warn(
+      {
+        err,
+        a: { b: { c: { d: { e: { apiKey: "k1" } } } } },
+        items: [{ name: "x", clientSecret: "k2" }, "plain"],
+        when: new Date(0),
+        data: "top-level data is a field of ours",
+      },
+      "deep",
+    );
+    createAuditLogger(log).info({ changes: { userPassword: { before: "", after: "k3" } } }, "audit");
+    expect(lines).toHaveLength(2);
+    const [line, audit] = lines;
+    for (const secret of ["e1", "c1", "k1", "k2", "k3"]) expect(JSON.stringify(lines)).not.toContain(secret);
+    expect(line).toMatchObject({
+      err: { message: "refused", stack: expect.stringContaining("refused") as unknown },
+      connector: "ldap",
+      spec: { auth: { token: "[REDACTED]" } },
+      a: { b: { c: { d: { e: { apiKey: "[REDACTED]" } } } } },
+      items: [{ name: "x", clientSecret: "[REDACTED]" }, "plain"],
+      when: new Date(0).toISOString(),
+      data: "top-level data is a field of ours",
+    });
+    expect((line!.err as { request: unknown }).request).toEqual({ headers: { Authorization: "[REDACTED]" } });
+    expect(audit).toMatchObject({
+      audit: true,
+      name: "roster.audit",
+      changes: { userPassword: "[REDACTED]" },
+    });
+  });
+
+  it("leaves the logged object itself unchanged", () => {
+    const { destination } = capture();
+    const fields = { connector: { bindPassword: "p1" }, err: new Error("x") };
+    createLogger({ destination }).info(fields, "m");
+    expect(fields.connector.bindPassword).toBe("p1");
+    expect(fields.err).toBeInstanceOf(Error);
   });
 
   it("serializes errors", () => {

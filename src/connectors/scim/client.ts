@@ -50,6 +50,8 @@ export const isHttpError = (err: unknown, ...statuses: number[]): err is ScimHtt
 export type ScimRequest = {
   query?: Record<string, string | number | undefined>;
   body?: unknown;
+  /** The caller does not read a success's body: it is drained, not parsed (error bodies still are). */
+  discardSuccessBody?: boolean;
 };
 
 export type ScimResponse = { status: number; body: unknown };
@@ -145,7 +147,10 @@ export function createScimClient(opts: ScimClientOptions): ScimClient {
         });
         status = res.status;
         retryAfter = res.headers.get("retry-after");
-        body = parseBody(await res.text());
+        // A group PATCH may be answered with the whole Group, members included: parsing it on every
+        // change would grow with the group.
+        if (req.discardSuccessBody && status >= 200 && status < 300) await res.arrayBuffer();
+        else body = parseBody(await res.text());
       } catch (err) {
         lastFailureAt = Date.now();
         if (attempt >= attempts || closed) {
