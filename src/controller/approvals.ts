@@ -2,7 +2,7 @@
 // Connector, with N the held count, releases exactly the accounts held then; any other value is
 // refused with an Event. The annotation is removed either way. Its own queue, run only by the
 // leader: informer handlers on every replica only enqueue.
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { CustomApi } from "../kube/api.ts";
 import type { Logger } from "pino";
 import type { Connector } from "../api/types.ts";
 import { APPROVE_ANNOTATION, type BrakeGate } from "./brake.ts";
@@ -11,7 +11,7 @@ import { WorkQueue, keyOf, splitKey } from "./queue.ts";
 
 export type ApprovalControllerOptions = {
   logger: Logger;
-  custom: CustomObjectsApi;
+  custom: CustomApi;
   getConnector(namespace: string, name: string): Connector | undefined;
   brake: BrakeGate;
   /** Deprovisions were released: reconcile the namespace's Employees. */

@@ -3,7 +3,7 @@
 // ahead, so a restart, a rollout or a failover neither forgets what was counted nor releases what
 // is held. Writes to one Connector's status are serialized here, and every writer of that status
 // (this gate and the Connector controller) builds its body from the gate's memory inside the lock.
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { CustomApi } from "../kube/api.ts";
 import { API_VERSION } from "../api/schema.ts";
 import type { Connector } from "../api/types.ts";
 import {
@@ -25,7 +25,7 @@ import { keyOf } from "./queue.ts";
 export const APPROVE_ANNOTATION = "roster.dev/approve-deprovisioning";
 
 export type BrakeGateOptions = {
-  custom: CustomObjectsApi;
+  custom: CustomApi;
   /** Managed accounts in the connector: the percentage's denominator. */
   managed(connector: Connector): number;
   events: EventRecorder;

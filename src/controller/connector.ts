@@ -6,7 +6,7 @@
 // roster.dev/connector-credentials) while Employees own accounts through it, so that deleting a
 // Connector, or the whole namespace, cannot leave anyone's deprovisioning unable to finish; and it
 // runs the deletions Employees that are gone handed over (deletions.ts).
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { CustomApi } from "../kube/api.ts";
 import type { Logger } from "pino";
 import { CONNECTOR_FINALIZER } from "../api/schema.ts";
 import type { Connector, Employee } from "../api/types.ts";
@@ -27,7 +27,7 @@ import { COUNTS_MAX_MS, TrailingDebounce } from "./debounce.ts";
 
 export type ConnectorControllerOptions = {
   logger: Logger;
-  custom: CustomObjectsApi;
+  custom: CustomApi;
   getConnector(namespace: string, name: string): Connector | undefined;
   pool: TargetPool;
   managed(connector: Connector): number;

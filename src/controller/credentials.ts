@@ -1,6 +1,7 @@
 // The generated-password Secret the operator writes once per account, and trusts only when it is
 // owned by that Employee. (Secrets Connectors name are read by secrets.ts.)
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1Secret } from "@kubernetes/client-node";
+import { PatchStrategy, type V1Secret } from "@kubernetes/client-node";
+import type { CoreApi } from "../kube/api.ts";
 import { API_VERSION, GROUP } from "../api/schema.ts";
 import type { Employee } from "../api/types.ts";
 import { ConfigurationError } from "./errors.ts";
@@ -83,7 +84,7 @@ const statusOf = (error: unknown) => (error as { code?: number }).code;
  * otherwise a ConfigurationError names the Secret and nothing is set.
  */
 export async function initialPassword(
-  core: CoreV1Api,
+  core: CoreApi,
   employee: Employee,
   connector: string,
   generate: () => string,
@@ -129,7 +130,7 @@ export async function initialPassword(
   return password;
 }
 
-async function readSecret(core: CoreV1Api, namespace: string, name: string): Promise<V1Secret | undefined> {
+async function readSecret(core: CoreApi, namespace: string, name: string): Promise<V1Secret | undefined> {
   try {
     return await core.readNamespacedSecret({ name, namespace });
   } catch (error) {
@@ -140,7 +141,7 @@ async function readSecret(core: CoreV1Api, namespace: string, name: string): Pro
 
 /** Whether this Employee's trusted generated-password Secret says the password was never set. */
 export async function passwordPending(
-  core: CoreV1Api,
+  core: CoreApi,
   employee: Employee,
   connector: string,
 ): Promise<boolean> {
@@ -151,11 +152,11 @@ export async function passwordPending(
 }
 
 /** Records on the Secret that the target has the password. */
-export async function passwordSet(core: CoreV1Api, employee: Employee, connector: string): Promise<void> {
+export async function passwordSet(core: CoreApi, employee: Employee, connector: string): Promise<void> {
   const namespace = employee.metadata.namespace ?? "default";
   const name = credentialsSecretName(employee.metadata.name, connector);
   await core.patchNamespacedSecret(
     { name, namespace, body: { metadata: { annotations: { [PASSWORD_ANNOTATION]: "set" } } } },
-    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    PatchStrategy.MergePatch,
   );
 }

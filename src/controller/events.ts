@@ -8,14 +8,9 @@
 // credentials) in them; name the Secret instead.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import {
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type CoreV1Event,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import { PatchStrategy, type CoreV1Event, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { CoreApi } from "../kube/api.ts";
 
 export type EventType = "Normal" | "Warning";
 
@@ -38,6 +33,8 @@ export type EventRecorderOptions = {
   /** At most this many recent events are remembered for aggregation. Default 4096. */
   cacheSize?: number;
   logger?: Logger;
+  /** The client the Events are written with (the operator's is fenced). Default: one on the kubeconfig. */
+  core?: Pick<CoreApi, "createNamespacedEvent" | "patchNamespacedEvent">;
 };
 
 type Recent = { name: string; namespace: string; count: number; lastSeen: number };
@@ -45,7 +42,7 @@ type Recent = { name: string; namespace: string; count: number; lastSeen: number
 const MAX_MESSAGE = 1024; // the API server rejects messages over 1 KiB in Events
 
 export class EventRecorder {
-  private readonly core: CoreV1Api;
+  private readonly core: Pick<CoreApi, "createNamespacedEvent" | "patchNamespacedEvent">;
   private readonly component: string;
   private readonly reportingComponent: string;
   private readonly reportingInstance: string;
@@ -56,7 +53,7 @@ export class EventRecorder {
   private readonly recent = new Map<string, Recent>();
 
   constructor(kc: KubeConfig, options: EventRecorderOptions = {}) {
-    this.core = kc.makeApiClient(CoreV1Api);
+    this.core = options.core ?? new CoreApi(kc);
     this.component = options.component ?? "roster";
     this.reportingComponent = options.reportingComponent ?? "roster.dev/operator";
     this.reportingInstance = (options.reportingInstance ?? hostname()).slice(0, 128);
@@ -114,7 +111,7 @@ export class EventRecorder {
     try {
       await this.core.patchNamespacedEvent(
         { name: seen.name, namespace: seen.namespace, body: { count, lastTimestamp: now } },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        PatchStrategy.MergePatch,
       );
     } catch (error) {
       if ((error as { code?: number }).code === 404) return false;

@@ -2,7 +2,8 @@
 // Finalizers are changed with JSON patches that carry a `test` op, so a patch built from a stale
 // cached object fails instead of clobbering finalizers other controllers added or removed meanwhile;
 // the caller re-reads and tries again. Both operations are idempotent.
-import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from "@kubernetes/client-node";
+import { PatchStrategy } from "@kubernetes/client-node";
+import type { CustomApi } from "../kube/api.ts";
 import { DEPROVISION_FINALIZER, GROUP, VERSION } from "../api/schema.ts";
 
 export const FINALIZER = DEPROVISION_FINALIZER;
@@ -62,8 +63,8 @@ export function removeFinalizerPatch(
   ];
 }
 
-export const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
-const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+export const jsonPatch = PatchStrategy.JsonPatch;
+const mergePatch = PatchStrategy.MergePatch;
 
 /**
  * A resourceVersion mismatch comes back as 409. A failed `test` op (or a path that no longer exists)
@@ -86,12 +87,7 @@ export function asConflict(error: unknown, jsonPatch: boolean): unknown {
   return error;
 }
 
-async function patch<T>(
-  api: CustomObjectsApi,
-  plural: string,
-  obj: Finalizable,
-  ops: JsonPatchOp[],
-): Promise<T> {
+async function patch<T>(api: CustomApi, plural: string, obj: Finalizable, ops: JsonPatchOp[]): Promise<T> {
   try {
     return (await api.patchNamespacedCustomObject(
       {
@@ -115,7 +111,7 @@ async function patch<T>(
  * is stale.
  */
 export async function addFinalizer<T extends Finalizable>(
-  api: CustomObjectsApi,
+  api: CustomApi,
   plural: string,
   obj: T,
   finalizer = FINALIZER,
@@ -129,7 +125,7 @@ export async function addFinalizer<T extends Finalizable>(
  * the API server then deletes the object. Throws ConflictError when `obj` is stale.
  */
 export async function removeFinalizer<T extends Finalizable>(
-  api: CustomObjectsApi,
+  api: CustomApi,
   plural: string,
   obj: T,
   finalizer = FINALIZER,
@@ -143,7 +139,7 @@ export async function removeFinalizer<T extends Finalizable>(
  * strategic merge). Merge semantics: keys not given are kept, `null` deletes, lists are replaced.
  */
 export async function patchStatus<T = unknown>(
-  api: CustomObjectsApi,
+  api: CustomApi,
   plural: string,
   namespace: string,
   name: string,

@@ -15,15 +15,10 @@
 // `accept`): one watch per kind however many namespaces a shard holds, and memory for only its own.
 import { AsyncLocalStorage } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
-import {
-  CoordinationV1Api,
-  V1MicroTime,
-  type KubeConfig,
-  type V1Lease,
-  type V1Namespace,
-} from "@kubernetes/client-node";
+import { V1MicroTime, type KubeConfig, type V1Lease, type V1Namespace } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { Connector } from "../api/types.ts";
+import { LeaseApi } from "../kube/api.ts";
 import { KubeApiError, kubeRequest } from "../kube/client.ts";
 import { Informer } from "./informer.ts";
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RETRY_PERIOD_MS, LeaseObservation } from "./leader.ts";
@@ -54,8 +49,7 @@ const TARGET_READS = /^(check|find|list|scan|read|get|group|duplicate|discover|c
 /** A shard Lease that is not there, as one record: it "changes" only when it appears. */
 const ABSENT: V1Lease = { metadata: { resourceVersion: "absent" } };
 
-const isApiError = (e: unknown, code: number) =>
-  (e as { code?: number })?.code === code || (e instanceof KubeApiError && e.status === code);
+const isApiError = (e: unknown, code: number) => (e as { code?: number })?.code === code;
 
 /**
  * The API server's verdict on a label selector: its refusal message for a malformed one, undefined
@@ -98,7 +92,7 @@ export class NamespaceShard {
   private readonly options: NamespaceShardOptions;
   private readonly logger: Logger;
   private readonly namespaces: Informer<V1Namespace>;
-  private readonly leases: CoordinationV1Api;
+  private readonly leases: LeaseApi;
   private readonly retryPeriodMs: number;
   private readonly monoNow: () => number;
   /** Shard Lease name -> what this replica has seen of it. */
@@ -117,7 +111,7 @@ export class NamespaceShard {
     this.logger = options.logger.child({ shard: options.shard });
     this.retryPeriodMs = options.retryPeriodMs ?? DEFAULT_RETRY_PERIOD_MS;
     this.monoNow = options.monotonicNow ?? (() => performance.now());
-    this.leases = options.kc.makeApiClient(CoordinationV1Api);
+    this.leases = new LeaseApi(options.kc);
     // The server filters: a namespace relabelled out of the selector arrives as a deletion.
     this.namespaces = new Informer<V1Namespace>(options.kc, {
       path: "/api/v1/namespaces",

@@ -14,8 +14,9 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import { V1MicroTime, type V1Lease } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import type { LeaseApi } from "../kube/api.ts";
 import { leaderElectionMasterStatus } from "../observe/metrics.ts";
 
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
@@ -130,7 +131,7 @@ const isApiError = (e: unknown, ...codes: number[]) => codes.includes((e as { co
 
 export class LeaderElector {
   readonly identity: string;
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
   private readonly options: LeaderElectorOptions;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
@@ -151,8 +152,9 @@ export class LeaderElector {
   private inFlight: Promise<void> | undefined;
   private finished: (() => void) | undefined;
 
-  constructor(kc: KubeConfig, options: LeaderElectorOptions) {
-    this.api = kc.makeApiClient(CoordinationV1Api);
+  /** `leases`: unfenced (a Lease write is how leadership is held). */
+  constructor(leases: LeaseApi, options: LeaderElectorOptions) {
+    this.api = leases;
     this.options = options;
     this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
     this.leaseDurationMs = options.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS;

@@ -2,7 +2,7 @@
 // Connector, scan, policy status, approvals; each with its own queue), leader election, health
 // and metrics together. Every replica watches; only the lease holder runs the controllers, so
 // only the leader writes. Losing the lease ends the process.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { AccessPolicy, Connector, Employee, GroupRule, RosterObject } from "../api/types.ts";
 import { evaluateAccess, grantedGroups, isPaused } from "../policy/evaluate.ts";
@@ -13,6 +13,7 @@ import type { NamespaceObjects } from "../plan/employee.ts";
 import { referencedAccounts } from "../plan/references.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import { CountIndex, Informer, ValueIndex } from "./informer.ts";
+import { CoreApi, CustomApi, LeaseApi } from "../kube/api.ts";
 import { rosterPath, shareConnections, writeStatus } from "../kube/client.ts";
 import { WorkQueue, splitKey, keyOf } from "./queue.ts";
 import { LeaderElector } from "./leader.ts";
@@ -108,15 +109,6 @@ function accountsAffected(connector: Connector, old: Connector): boolean {
   return relevant(connector) !== relevant(old);
 }
 
-/** `kc` whose API clients come fenced(), for a component that makes its own (the EventRecorder). */
-function fencedConfig(kc: KubeConfig, fence: () => void, shard: NamespaceShard): KubeConfig {
-  return Object.create(kc, {
-    makeApiClient: {
-      value: (api: Parameters<KubeConfig["makeApiClient"]>[0]) => fenced(kc.makeApiClient(api), fence, shard),
-    },
-  }) as KubeConfig;
-}
-
 export async function runOperator(options: OperatorOptions): Promise<RunningOperator> {
   const { logger } = options;
   if (options.shardSelector !== undefined && !options.leaderElection)
@@ -156,9 +148,10 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
     });
   /** Whether reconciles may run in the namespace (always, unless sharded). */
   const actsIn = (namespace: string) => !shard || shard.acting(namespace);
-  const core = fenced(kc.makeApiClient(CoreV1Api), fence, shard);
-  const custom = fenced(kc.makeApiClient(CustomObjectsApi), fence, shard);
-  const events = new EventRecorder(shard ? fencedConfig(kc, fence, shard) : kc, { logger });
+  const core = fenced(new CoreApi(kc), fence, shard);
+  const custom = fenced(new CustomApi(kc), fence, shard);
+  // Sharded, an Event is a write in its namespace like any other (the shard's write()).
+  const events = new EventRecorder(kc, { logger, ...(shard ? { core } : {}) });
 
   const ns = options.namespace;
   // A shard's caches keep only the namespaces it holds (cluster-wide watches, filtered).
@@ -502,7 +495,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
   };
 
   if (options.leaderElection) {
-    elector = new LeaderElector(kc, {
+    elector = new LeaderElector(new LeaseApi(kc), {
       namespace: options.leaseNamespace,
       name: options.leaseName,
       logger,

@@ -1,6 +1,6 @@
 // Status of AccessPolicies and GroupRules: how many people they match, whether their match is
 // valid, whether they are paused. One queue per kind, debounced behind bursts of Employee changes.
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { CustomApi } from "../kube/api.ts";
 import type { Logger } from "pino";
 import type { AccessPolicy, Employee, GroupRule } from "../api/types.ts";
 import { groupRuleStatus, policyStatus } from "./summary.ts";
@@ -11,7 +11,7 @@ import { COUNTS_MAX_MS, TrailingDebounce } from "./debounce.ts";
 
 export type PolicyStatusOptions = {
   logger: Logger;
-  custom: CustomObjectsApi;
+  custom: CustomApi;
   getPolicy(namespace: string, name: string): AccessPolicy | undefined;
   getRule(namespace: string, name: string): GroupRule | undefined;
   policies(namespace: string): readonly AccessPolicy[];

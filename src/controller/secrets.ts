@@ -10,7 +10,8 @@
 // a volume claim while a pod uses it). The Connector controller releases it when the Connector
 // goes or stops naming it.
 import { createHash } from "node:crypto";
-import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
+import type { CoreApi } from "../kube/api.ts";
 import { SECRET_FINALIZER } from "../api/schema.ts";
 import type { SecretKeyRef } from "../api/types.ts";
 import { decodeSecretKey, SecretKeyMissing } from "../kube/client.ts";
@@ -33,11 +34,11 @@ type Entry =
   | { at: number; missing: true };
 
 export class SecretReader {
-  private readonly core: CoreV1Api;
+  private readonly core: CoreApi;
   private readonly ttlMs: number;
   private readonly entries = new Map<string, Entry>();
 
-  constructor(core: CoreV1Api, ttlMs = 30_000) {
+  constructor(core: CoreApi, ttlMs = 30_000) {
     this.core = core;
     this.ttlMs = ttlMs;
   }

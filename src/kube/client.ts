@@ -1,6 +1,6 @@
 // Roster's one module for the API server: connection reuse, paths derived from the API
-// definitions, raw JSON requests for the CLI (roster.dev bodies are sent and read as plain JSON,
-// never through client-node's typed models, which drop fields they do not know), Secret
+// definitions, raw JSON requests for the CLI and the operator (api.ts; bodies are sent and read as
+// plain JSON, never through client-node's typed models, which drop fields they do not know), Secret
 // decoding, and the writes every controller shares (status through the status subresource,
 // annotation removal guarded by a JSON-patch `test`).
 import {
@@ -8,10 +8,9 @@ import {
   IsomorphicFetchHttpLibrary,
   PatchStrategy,
   RequestContext,
-  setHeaderOptions,
-  type CustomObjectsApi,
   type KubeConfig,
 } from "@kubernetes/client-node";
+import type { CustomApi } from "./api.ts";
 import { GROUP, VERSION } from "../api/schema.ts";
 import type { RosterObject, SecretKeyRef } from "../api/types.ts";
 import { sameStatus } from "../api/conditions.ts";
@@ -63,7 +62,7 @@ function checkWrites(dispatcher: Dispatcher, beforeWrite: () => void): void {
 
 /** Writes status through the status subresource (merge patch; removed fields set to null); skips a no-op. */
 export async function writeStatus(
-  api: CustomObjectsApi,
+  api: CustomApi,
   plural: string,
   object: RosterObject,
   status: object,
@@ -76,7 +75,7 @@ export async function writeStatus(
 
 /** Removes an annotation with a JSON patch that first tests its value (never a stale removal). */
 export async function removeAnnotation(
-  api: CustomObjectsApi,
+  api: CustomApi,
   plural: string,
   object: RosterObject,
   name: string,
@@ -94,17 +93,24 @@ export async function removeAnnotation(
         { op: "remove", path },
       ],
     },
-    setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+    PatchStrategy.JsonPatch,
   );
 }
 
-/** A refused API request, with the HTTP status and the Status message. */
+/**
+ * A refused API request, with the HTTP status and the Status message; `code` and `body` (the
+ * answer's text) as client-node's ApiException has them, which the controllers read.
+ */
 export class KubeApiError extends Error {
   override name = "KubeApiError";
   readonly status: number;
-  constructor(status: number, message: string) {
+  readonly code: number;
+  readonly body: string;
+  constructor(status: number, message: string, body = "") {
     super(message);
     this.status = status;
+    this.code = status;
+    this.body = body;
   }
 }
 
@@ -113,6 +119,7 @@ const transport = new IsomorphicFetchHttpLibrary();
 /**
  * A raw API request with the kubeconfig's credentials, on client-node's own transport (the one
  * its typed clients use, so shareConnections pools it too); resolves to the parsed JSON answer.
+ * `timeoutMs` Infinity: none of its own.
  */
 export async function kubeRequest<T = unknown>(
   kc: KubeConfig,
@@ -131,7 +138,7 @@ export async function kubeRequest<T = unknown>(
     ctx.setHeaderParam("Content-Type", contentType);
     ctx.setBody(typeof body === "string" ? body : JSON.stringify(body));
   }
-  ctx.setSignal(AbortSignal.timeout(timeoutMs));
+  if (Number.isFinite(timeoutMs)) ctx.setSignal(AbortSignal.timeout(timeoutMs));
   await kc.applySecurityAuthentication(ctx);
   let text: string;
   let status: number;
@@ -157,7 +164,7 @@ export async function kubeRequest<T = unknown>(
   } catch {
     // not a Status object: keep the text
   }
-  throw new KubeApiError(status, `${method} ${path}: ${status} ${message}`);
+  throw new KubeApiError(status, `${method} ${path}: ${status} ${message}`, text);
 }
 
 /** The API path of a roster.dev collection or object. */

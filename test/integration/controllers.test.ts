@@ -1,5 +1,5 @@
 // Each narrow controller on its own, against the harness's real kube-apiserver (and its real slapd
-// where a target is needed): real Informers, real CustomObjectsApi/CoreV1Api clients, the
+// where a target is needed): real Informers, the operator's own API clients (src/kube/api.ts), the
 // controller's own queue run and shut down per test. Assertions are on what a user sees: the
 // objects' status, their Events, the annotations, the metrics.
 import { randomBytes } from "node:crypto";
@@ -20,6 +20,7 @@ import { PolicyStatusController } from "../../src/controller/policy-status.ts";
 import { ScanController } from "../../src/controller/scan.ts";
 import { SecretReader } from "../../src/controller/secrets.ts";
 import { TargetPool } from "../../src/controller/targets.ts";
+import { CoreApi, CustomApi } from "../../src/kube/api.ts";
 import { rosterPath } from "../../src/kube/client.ts";
 import { registry } from "../../src/observe/metrics.ts";
 import type { NamespaceObjects } from "../../src/plan/employee.ts";
@@ -31,6 +32,8 @@ import { person } from "../support/scenario.ts";
 
 const info = inject("harness");
 const kube = kubeFrom(info);
+/** The clients the operator hands its controllers (kube's are the test's own). */
+const api = { core: new CoreApi(kube.kc), custom: new CustomApi(kube.kc) };
 
 // Warnings of the code under test, quoted in timeout messages.
 const logs: string[] = [];
@@ -97,13 +100,13 @@ function connectorExtras() {
     connectors: (namespace: string) => connectors.list(namespace),
     employeesWith: (namespace: string, employeeId: string) =>
       employees.list(namespace).filter((e) => e.spec.employeeId === employeeId),
-    secrets: new SecretReader(kube.core),
+    secrets: new SecretReader(api.core),
     events: new EventRecorder(kube.kc, { logger }),
   };
 }
 
 function newPool(ttlMs = 30_000): TargetPool {
-  const secrets = new SecretReader(kube.core, ttlMs);
+  const secrets = new SecretReader(api.core, ttlMs);
   const pool = new TargetPool((namespace, ref) => secrets.read(namespace, ref), logger);
   cleanups.push(() => pool.close());
   return pool;
@@ -239,14 +242,14 @@ describe("ConnectorController", () => {
 
     const recovered: string[] = [];
     const brake = new BrakeGate({
-      custom: kube.custom,
+      custom: api.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
     });
     const controller = new ConnectorController({
       logger,
-      custom: kube.custom,
+      custom: api.custom,
       getConnector,
       // The SecretReader caches for 30 s in the operator; short here so the fix is read at once.
       pool: newPool(100),
@@ -326,14 +329,14 @@ describe("BrakeGate with the ConnectorController", () => {
     let lagging: Connector | undefined;
     const changed: string[] = [];
     const gate = new BrakeGate({
-      custom: kube.custom,
+      custom: api.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: (c) => changed.push(c.metadata.name),
     });
     const controller = new ConnectorController({
       logger,
-      custom: kube.custom,
+      custom: api.custom,
       getConnector: (namespace, name) => lagging ?? getConnector(namespace, name),
       pool: newPool(),
       managed: () => managedNow,
@@ -404,7 +407,7 @@ describe("BrakeGate with the ConnectorController", () => {
     // A restarted operator: a new gate loaded from the Connector as the API server has it.
     const fresh = await readConnector("brake");
     const restarted = new BrakeGate({
-      custom: kube.custom,
+      custom: api.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
@@ -428,7 +431,7 @@ describe("ApprovalController", () => {
     });
     const connector = await cached(() => getConnector(ns, "approvals"), "Connector approvals");
     const gate = new BrakeGate({
-      custom: kube.custom,
+      custom: api.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
@@ -439,7 +442,7 @@ describe("ApprovalController", () => {
     const released: string[] = [];
     const approvals = new ApprovalController({
       logger,
-      custom: kube.custom,
+      custom: api.custom,
       getConnector,
       brake: gate,
       released: (namespace) => released.push(namespace),
@@ -560,7 +563,7 @@ describe("PolicyStatusController", () => {
 
     const controller = new PolicyStatusController({
       logger,
-      custom: kube.custom,
+      custom: api.custom,
       getPolicy: (namespace, name) => policies.get(namespace, name),
       getRule: (namespace, name) => rules.get(namespace, name),
       policies: (namespace) => policies.list(namespace),
@@ -641,7 +644,7 @@ describe("ScanController", () => {
     const drifted: Employee[] = [];
     const pool = newPool();
     const brake = new BrakeGate({
-      custom: kube.custom,
+      custom: api.custom,
       managed: () => 0,
       events: new EventRecorder(kube.kc, { logger }),
       changed: () => {},
@@ -670,12 +673,12 @@ describe("ScanController", () => {
     );
     const connectorController = new ConnectorController({
       logger,
-      custom: kube.custom,
+      custom: api.custom,
       getConnector,
       pool,
       managed: () => 0,
       brake: new BrakeGate({
-        custom: kube.custom,
+        custom: api.custom,
         managed: () => 0,
         events: new EventRecorder(kube.kc, { logger }),
         changed: () => {},
@@ -737,7 +740,7 @@ describe("ScanController", () => {
     });
     // ...and the status of an Employee the operator has put in sync with it.
     const generation = created.metadata.generation ?? 1;
-    await patchStatus(kube.custom, "employees", ns, "ada", {
+    await patchStatus(api.custom, "employees", ns, "ada", {
       observedGeneration: generation,
       phase: "Active",
       accounts: [{ connector: "scan-drift", id: dn, state: "Active", groups: [] }],

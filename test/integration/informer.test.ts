@@ -6,6 +6,7 @@ import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts
 import { Informer, type ChangeType } from "../../src/controller/informer.ts";
 import { addFinalizer, FINALIZER } from "../../src/controller/finalizer.ts";
 import { API_VERSION, GROUP, VERSION } from "../../src/api/schema.ts";
+import { CustomApi } from "../../src/kube/api.ts";
 import { rosterPath, serverSideApply, writeStatus } from "../../src/kube/client.ts";
 import type { Employee } from "../../src/api/types.ts";
 
@@ -169,9 +170,11 @@ describe("Informer", () => {
       expect(cached.spec.employeeId).toBe("E4");
 
       // The finalizer patch (a JSON patch testing the finalizers) and a status write, both built
-      // from the cached object, go through; what comes back by the watch is slim too.
-      await addFinalizer(custom, "employees", cached);
-      await writeStatus(custom, "employees", cached, { phase: "Active" });
+      // from the cached object with the operator's client, go through; what comes back by the
+      // watch is slim too.
+      const roster = new CustomApi(cp.kubeconfig);
+      await addFinalizer(roster, "employees", cached);
+      await writeStatus(roster, "employees", cached, { phase: "Active" });
       await eventually(
         () => informer.get(namespace, "slim")?.status?.phase === "Active",
         10_000,

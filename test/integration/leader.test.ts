@@ -3,6 +3,7 @@
 // standby whose clock runs ahead waits for the lease duration by its own clock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoordinationV1Api } from "@kubernetes/client-node";
+import { LeaseApi } from "../../src/kube/api.ts";
 import { startControlPlane, type ControlPlane } from "../harness/controlplane.ts";
 import { LeaderElector, type LeaderElectorOptions } from "../../src/controller/leader.ts";
 import { registry } from "../../src/observe/metrics.ts";
@@ -27,7 +28,7 @@ function candidates(
 ): Candidate[] {
   return Array.from({ length: count }, (_, i) => {
     const c: Candidate = { started: [], stopped: [], elector: undefined as unknown as LeaderElector };
-    c.elector = new LeaderElector(cp.kubeconfig, {
+    c.elector = new LeaderElector(new LeaseApi(cp.kubeconfig), {
       namespace: "default",
       name,
       identity: `replica-${i}`,

@@ -1,11 +1,12 @@
-// initialPassword against a fake CoreV1Api (only the two calls it makes): which Secrets of the
+// initialPassword against a fake CoreApi (only the two calls it makes): which Secrets of the
 // generated-password name are trusted, and that an untrusted one is never read out, nor changed.
 // The promise itself (no planted or colliding password ever reaches an account) is e2e:
 // test/e2e/credentials.test.ts.
-import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { API_VERSION } from "../../src/api/schema.ts";
 import type { Employee } from "../../src/api/types.ts";
+import type { CoreApi } from "../../src/kube/api.ts";
 import {
   credentialsSecretName,
   initialPassword,
@@ -42,7 +43,7 @@ function fakeCore(
       return stored;
     },
   };
-  return { core: core as unknown as CoreV1Api, store, calls };
+  return { core: core as unknown as CoreApi, store, calls };
 }
 
 function employee(name: string, uid: string, namespace = "team"): Employee {
@@ -218,7 +219,7 @@ describe("initialPassword", () => {
 
     const failing = {
       readNamespacedSecret: () => Promise.reject(apiError(403)),
-    } as unknown as CoreV1Api;
+    } as unknown as CoreApi;
     await expect(initialPassword(failing, ada, "corp", generated)).rejects.toMatchObject({ code: 403 });
   });
 

@@ -1,7 +1,7 @@
 // Leader election's expiry decision (client-go's rule: this replica's own clock since it last saw
 // the Lease change), and whole electors on an in-memory Lease with clocks that disagree.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { KubeConfig, V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import {
   LeaderElector,
   LeaseObservation,
@@ -9,6 +9,7 @@ import {
   leaseExpired,
   maxWriteMs,
 } from "../../src/controller/leader.ts";
+import type { LeaseApi } from "../../src/kube/api.ts";
 
 const MINUTE = 60_000;
 
@@ -98,16 +99,15 @@ function fakeLeaseApi() {
       return keep(body);
     },
   };
-  const kc = { makeApiClient: () => api } as unknown as KubeConfig;
-  return { kc, writes, lease: () => stored };
+  return { leases: api as unknown as LeaseApi, writes, lease: () => stored };
 }
 
 type Clock = { wallOffsetMs: number; monotonicOriginMs: number };
 
-function elector(kc: KubeConfig, identity: string, clock: Clock) {
+function elector(leases: LeaseApi, identity: string, clock: Clock) {
   const started: number[] = [];
   const stopped: number[] = [];
-  const e = new LeaderElector(kc, {
+  const e = new LeaderElector(leases, {
     namespace: "default",
     name: "unit",
     identity,
@@ -135,11 +135,11 @@ describe("LeaderElector with clocks that disagree", () => {
 
   for (const [how, skew] of scenarios) {
     it(`a standby whose wall clock runs ${how} the leader's waits while the leader renews, and takes over a lease duration after it stops`, async () => {
-      const { kc, writes, lease } = fakeLeaseApi();
-      const leader = elector(kc, "leader", { wallOffsetMs: 0, monotonicOriginMs: 0 });
+      const { leases, writes, lease } = fakeLeaseApi();
+      const leader = elector(leases, "leader", { wallOffsetMs: 0, monotonicOriginMs: 0 });
       await vi.advanceTimersByTimeAsync(100);
       expect(leader.e.isLeader()).toBe(true);
-      const standby = elector(kc, "standby", { wallOffsetMs: skew, monotonicOriginMs: -7e9 });
+      const standby = elector(leases, "standby", { wallOffsetMs: skew, monotonicOriginMs: -7e9 });
 
       // Ten minutes of renewals: the standby never takes the Lease, the leader never loses it.
       await vi.advanceTimersByTimeAsync(10 * MINUTE);
@@ -170,11 +170,11 @@ describe("LeaderElector with clocks that disagree", () => {
   }
 
   it("a leader's wall clock stepping (NTP) changes nothing: deadlines run on the monotonic clock", async () => {
-    const { kc, writes } = fakeLeaseApi();
+    const { leases, writes } = fakeLeaseApi();
     const leaderClock = { wallOffsetMs: 0, monotonicOriginMs: 0 };
-    const leader = elector(kc, "leader", leaderClock);
+    const leader = elector(leases, "leader", leaderClock);
     await vi.advanceTimersByTimeAsync(100);
-    const standby = elector(kc, "standby", { wallOffsetMs: 0, monotonicOriginMs: 123_456 });
+    const standby = elector(leases, "standby", { wallOffsetMs: 0, monotonicOriginMs: 123_456 });
     await vi.advanceTimersByTimeAsync(MINUTE);
     leaderClock.wallOffsetMs = -60 * MINUTE; // stepped an hour back
     await vi.advanceTimersByTimeAsync(MINUTE);
@@ -190,14 +190,14 @@ describe("LeaderElector with clocks that disagree", () => {
   });
 
   it("a standby that starts next to a Lease held by another waits a full lease duration", async () => {
-    const { kc, writes } = fakeLeaseApi();
+    const { leases, writes } = fakeLeaseApi();
     // A holder that wrote the Lease and then went silent, its renewTime far in the past: the
     // standby cannot tell how long ago that really was, so it counts from its first read.
-    const gone = elector(kc, "gone", { wallOffsetMs: -60 * MINUTE, monotonicOriginMs: 0 });
+    const gone = elector(leases, "gone", { wallOffsetMs: -60 * MINUTE, monotonicOriginMs: 0 });
     await vi.advanceTimersByTimeAsync(100);
     gone.e.stop();
     const lastRenewal = writes.at(-1)!.at;
-    const standby = elector(kc, "standby", { wallOffsetMs: 0, monotonicOriginMs: 0 });
+    const standby = elector(leases, "standby", { wallOffsetMs: 0, monotonicOriginMs: 0 });
     await vi.advanceTimersByTimeAsync(14_000);
     expect(standby.e.isLeader()).toBe(false);
     await vi.advanceTimersByTimeAsync(5000);
@@ -207,9 +207,9 @@ describe("LeaderElector with clocks that disagree", () => {
   });
 
   it("mayWrite() turns false once the renew deadline has passed on the monotonic clock", async () => {
-    const { kc } = fakeLeaseApi();
+    const { leases } = fakeLeaseApi();
     let frozen = 0;
-    const leader = new LeaderElector(kc, {
+    const leader = new LeaderElector(leases, {
       namespace: "default",
       name: "unit-frozen",
       identity: "leader",

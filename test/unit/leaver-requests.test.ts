@@ -14,7 +14,7 @@ import { reconcileEmployee, runSteps, type EmployeeReconcilerDeps } from "../../
 import type { Target } from "../../src/controller/targets.ts";
 import { BrakeGate } from "../../src/controller/brake.ts";
 import type { EventRecorder } from "../../src/controller/events.ts";
-import type { CustomObjectsApi } from "@kubernetes/client-node";
+import type { CustomApi } from "../../src/kube/api.ts";
 import type { EmployeeStatusT } from "../../src/api/types.ts";
 import type { AuditRecord } from "../../src/plan/audit.ts";
 import type { BrakeDecision } from "../../src/plan/brake.ts";
@@ -323,11 +323,11 @@ describe("the brake gate asked at once", () => {
         open.set(req.name, open.get(req.name)! - 1);
         return {};
       },
-    } as unknown as CustomObjectsApi;
+    } as unknown as CustomApi;
     const answer = () => waiting.splice(0).forEach((resolve) => resolve());
     return { custom, patches, open, answer, maxOpen: () => maxOpenPerConnector };
   }
-  const gate = (custom: CustomObjectsApi) =>
+  const gate = (custom: CustomApi) =>
     new BrakeGate({
       custom,
       managed: () => 100,

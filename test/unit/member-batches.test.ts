@@ -78,6 +78,31 @@ describe("member batches", () => {
     expect([...t.members].sort()).toEqual(["a0", "a1", "a2", "a3", "a4"]);
   });
 
+  it("adds that follow a request in flight wait a moment for company; removals do not", async () => {
+    const t = target();
+    for (const i of [5, 6]) t.members.add(`a${i}`);
+    t.pause();
+    const first = t.connector.addToGroup("g", t.ref(0));
+    const gone = t.connector.removeFromGroup("g", t.ref(5));
+    await new Promise((r) => setTimeout(r, 5));
+    const second = t.connector.addToGroup("g", t.ref(1));
+    const goneToo = t.connector.removeFromGroup("g", t.ref(6));
+    await new Promise((r) => setTimeout(r, 5));
+    t.go();
+    // The answers are in: the removal queued meanwhile goes at once, the add waits ADD_LINGER_MS,
+    // and what arrives in that time still joins it.
+    await Promise.all([first, gone]);
+    const third = t.connector.addToGroup("g", t.ref(2));
+    await new Promise((r) => setTimeout(r, 2));
+    expect(t.requests.slice(2)).toEqual([["remove", "a6"]]);
+    await Promise.all([second, third, goneToo]);
+    expect(t.requests.filter(([kind]) => kind === "add")).toEqual([
+      ["add", "a0"],
+      ["add", "a1", "a2"],
+    ]);
+    expect([...t.members].sort()).toEqual(["a0", "a1", "a2"]);
+  });
+
   it("a refused batch is retried one by one, and each caller gets its own answer", async () => {
     const t = target();
     await t.connector.addToGroup("g", t.ref(1));

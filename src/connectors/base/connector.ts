@@ -36,6 +36,13 @@ import { fencedWrite, type Fence } from "./fence.ts";
 import type { Created, TargetPrimitives } from "./primitives.ts";
 import { scrubberFor, type Scrubber } from "./scrub.ts";
 
+/**
+ * How long adds that follow a member request to the same group wait for more adds to join them.
+ * Joiners do not notice 10 ms; a target that answers in a few ms would otherwise get nearly one
+ * request per joiner during a bulk load.
+ */
+export const ADD_LINGER_MS = 10;
+
 export type ConnectorBaseOptions = {
   logger?: ConnectorLogger;
   /** Called right before every write; throws (or exits) to stop it. */
@@ -217,23 +224,30 @@ export function createConnector<E, G>(
   const MAX_GROUP_ATTEMPTS = 5;
 
   // Changes to one group's members are sent together: the first goes at once, those that arrive
-  // while it is in flight go in the next request, up to the target's batch size (no timer: a
-  // leaver's removal never waits for a batch to fill). A batch that fails is retried one member at
-  // a time, so each caller gets its own answer and one bad member does not fail the others.
+  // while it is in flight go in the next request, up to the target's batch size. Removals never
+  // wait for a batch to fill (a leaver's access goes at once); adds that follow a request still in
+  // flight wait `lingerMs` more, so that a fast target does not get one request per joiner under
+  // load. A batch that fails is retried one member at a time, so each caller gets its own answer
+  // and one bad member does not fail the others.
   function coalesced(
     sendBatch: ((group: string, ids: string[]) => Promise<boolean>) | undefined,
     sendOne: (group: string, id: string) => Promise<void>,
+    lingerMs = 0,
   ): (group: string, id: string) => Promise<void> {
     if (!sendBatch) return sendOne;
     type Pending = { id: string; done: (error?: unknown) => void };
     const queued = new Map<string, { group: string; items: Pending[] }>();
     const flushing = new Set<string>();
+    const maxBatch = p.maxMembersPerRequest ?? 100;
     async function flush(key: string): Promise<void> {
       flushing.add(key);
       try {
-        for (let q = queued.get(key); q?.items.length; q = queued.get(key)) {
+        for (let q = queued.get(key), first = true; q?.items.length; q = queued.get(key), first = false) {
+          if (!first && lingerMs > 0 && q.items.length < maxBatch) {
+            await new Promise((resolve) => setTimeout(resolve, lingerMs));
+          }
           const { group } = q;
-          const batch = q.items.splice(0, p.maxMembersPerRequest ?? 100);
+          const batch = q.items.splice(0, maxBatch);
           if (!q.items.length) queued.delete(key);
           const ids = [...new Set(batch.map((a) => a.id))];
           let sent = false;
@@ -275,6 +289,7 @@ export function createConnector<E, G>(
       (async (group, ids) =>
         !creating.has(p.groupKey(group)) && (await write(() => p.addMembers!(group, ids)))),
     addMemberAlone,
+    ADD_LINGER_MS,
   );
 
   // Out of every group of that name: duplicates (made by hand or by an older version) must not

@@ -5,8 +5,9 @@
 // ldapts would silently reconnect without binding; each ldapts Client is limited to one socket
 // instead, so no operation ever runs unauthenticated. The bind password is never logged.
 //
-// Writes (add, modify, delete, modifyDN, extended operations such as Password Modify) check the
-// fence of the write in progress right before they are sent (base/fence.ts): a reconnect may have
+// Every request sent during a write (add, modify, delete, modifyDN, extended operations such as
+// Password Modify) checks the fence of the write in progress right before its bytes go to the
+// socket (base/fence.ts): a reconnect, or the promise continuations queued ahead of it, may have
 // taken a while since the base checked it.
 import { BusyError, Client, ResultCodeError, UnavailableError } from "ldapts";
 import { connect as netConnect } from "node:net";
@@ -76,14 +77,23 @@ function isConnectionError(err: unknown): boolean {
 const WRITES = ["add", "modify", "del", "modifyDN", "exop"] as const;
 
 /**
- * Makes every write of `c` check the fence of the write in progress first, and drop the
- * connection (`abandon`) when its answer takes longer than `timeoutMs`.
+ * Makes every request of `c` check the fence of the write in progress (if any) as it is sent, and
+ * drops the connection (`abandon`) when a write's answer takes longer than `timeoutMs`.
  */
 function fenceWrites(c: Client, timeoutMs: number | undefined, abandon: () => void): void {
+  // ldapts's Client._send encodes a request and writes it to the socket in one synchronous call,
+  // after every await of the public method: the last moment a request can still be stopped.
+  const transport = c as unknown as { _send?: (message: unknown) => Promise<unknown> };
+  const send = transport._send?.bind(c);
+  if (!send)
+    throw new Error("ldapts Client has no _send: the write fence cannot check requests as they leave");
+  transport._send = (message) => {
+    checkFence();
+    return send(message);
+  };
   for (const method of WRITES) {
     const original = c[method].bind(c) as (...args: unknown[]) => Promise<unknown>;
     (c as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      checkFence();
       const sent = original(...args);
       if (timeoutMs === undefined) return sent;
       let timer: NodeJS.Timeout | undefined;
