@@ -31,42 +31,45 @@ const COORDINATION = "/apis/coordination.k8s.io/v1";
 const group = ({ group, version }: Custom) =>
   `/apis/${encodeURIComponent(group)}/${encodeURIComponent(version)}`;
 
-/** As client-node's typed clients: no timeout of the request's own (undici's apply). */
-function send<T>(kc: KubeConfig, method: string, path: string, body?: unknown, type?: string): Promise<T> {
-  return kubeRequest<T>(kc, method, path, body, type, Infinity);
-}
-
-/** Secrets and Events (core/v1). */
-export class CoreApi {
+/** What the three clients share: the kubeconfig, and requests on it. */
+class KubeApi {
   private readonly kc: KubeConfig;
   constructor(kc: KubeConfig) {
     this.kc = kc;
   }
 
+  /** As client-node's typed clients: no timeout of the request's own (undici's apply). */
+  protected send<T>(method: string, path: string, body?: unknown, type?: string): Promise<T> {
+    return kubeRequest<T>(this.kc, method, path, body, type, Infinity);
+  }
+}
+
+/** Secrets and Events (core/v1). */
+export class CoreApi extends KubeApi {
   readNamespacedSecret({ name, namespace }: Named): Promise<V1Secret> {
-    return send(this.kc, "GET", path(CORE, namespace, "secrets", name));
+    return this.send("GET", path(CORE, namespace, "secrets", name));
   }
 
   createNamespacedSecret({ namespace, body }: { namespace: string; body: V1Secret }): Promise<V1Secret> {
-    return send(this.kc, "POST", path(CORE, namespace, "secrets"), body);
+    return this.send("POST", path(CORE, namespace, "secrets"), body);
   }
 
   patchNamespacedSecret(
     { name, namespace, body }: Named & { body: object },
     type: PatchType = PatchStrategy.JsonPatch,
   ): Promise<V1Secret> {
-    return send(this.kc, "PATCH", path(CORE, namespace, "secrets", name), body, type);
+    return this.send("PATCH", path(CORE, namespace, "secrets", name), body, type);
   }
 
   createNamespacedEvent({ namespace, body }: { namespace: string; body: CoreV1Event }): Promise<CoreV1Event> {
-    return send(this.kc, "POST", path(CORE, namespace, "events"), body);
+    return this.send("POST", path(CORE, namespace, "events"), body);
   }
 
   patchNamespacedEvent(
     { name, namespace, body }: Named & { body: object },
     type: PatchType = PatchStrategy.JsonPatch,
   ): Promise<CoreV1Event> {
-    return send(this.kc, "PATCH", path(CORE, namespace, "events", name), body, type);
+    return this.send("PATCH", path(CORE, namespace, "events", name), body, type);
   }
 }
 
@@ -75,39 +78,29 @@ export class CoreApi {
  * V1MicroTime writes them (six fractional digits, which the API server requires) and come back as
  * the server's strings, as they did from the typed client.
  */
-export class LeaseApi {
-  private readonly kc: KubeConfig;
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
-  }
-
+export class LeaseApi extends KubeApi {
   readNamespacedLease({ name, namespace }: Named): Promise<V1Lease> {
-    return send(this.kc, "GET", path(COORDINATION, namespace, "leases", name));
+    return this.send("GET", path(COORDINATION, namespace, "leases", name));
   }
 
   createNamespacedLease({ namespace, body }: { namespace: string; body: V1Lease }): Promise<V1Lease> {
-    return send(this.kc, "POST", path(COORDINATION, namespace, "leases"), body);
+    return this.send("POST", path(COORDINATION, namespace, "leases"), body);
   }
 
   replaceNamespacedLease({ name, namespace, body }: Named & { body: V1Lease }): Promise<V1Lease> {
-    return send(this.kc, "PUT", path(COORDINATION, namespace, "leases", name), body);
+    return this.send("PUT", path(COORDINATION, namespace, "leases", name), body);
   }
 }
 
 /** Custom resources (roster.dev's), as plain objects. */
-export class CustomApi {
-  private readonly kc: KubeConfig;
-  constructor(kc: KubeConfig) {
-    this.kc = kc;
-  }
-
+export class CustomApi extends KubeApi {
   /** All of them in one answer, as client-node's (no `limit`). */
   listClusterCustomObject(query: Custom): Promise<object> {
-    return send(this.kc, "GET", path(group(query), undefined, query.plural));
+    return this.send("GET", path(group(query), undefined, query.plural));
   }
 
   listNamespacedCustomObject(query: Custom & { namespace: string }): Promise<object> {
-    return send(this.kc, "GET", path(group(query), query.namespace, query.plural));
+    return this.send("GET", path(group(query), query.namespace, query.plural));
   }
 
   patchNamespacedCustomObject(
@@ -115,7 +108,7 @@ export class CustomApi {
     type: PatchType = PatchStrategy.JsonPatch,
   ): Promise<object> {
     const { namespace, plural, name, body } = request;
-    return send(this.kc, "PATCH", path(group(request), namespace, plural, name), body, type);
+    return this.send("PATCH", path(group(request), namespace, plural, name), body, type);
   }
 
   patchNamespacedCustomObjectStatus(
@@ -123,6 +116,6 @@ export class CustomApi {
     type: PatchType = PatchStrategy.JsonPatch,
   ): Promise<object> {
     const { namespace, plural, name, body } = request;
-    return send(this.kc, "PATCH", `${path(group(request), namespace, plural, name)}/status`, body, type);
+    return this.send("PATCH", `${path(group(request), namespace, plural, name)}/status`, body, type);
   }
 }

@@ -52,7 +52,7 @@ const MAX_DEPTH = 8;
  * Not pino's `redact`: its wildcard paths (every key at four depths) cost about 400 µs a line, and
  * every change's audit line went through them; this walk costs a few µs.
  */
-export function censorSecrets(value: unknown, depth = 0): unknown {
+function censorSecrets(value: unknown, depth = 0): unknown {
   if (value === null || typeof value !== "object" || depth > MAX_DEPTH) return value;
   if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
   if (Array.isArray(value)) {
