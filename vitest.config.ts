@@ -10,6 +10,7 @@ import { defineConfig } from "vitest/config";
 const TIMING = [
   "test/integration/leader.test.ts",
   "test/e2e/brake.test.ts",
+  "test/e2e/brake-ahead.test.ts",
   "test/e2e/conflict.test.ts",
   "test/e2e/dev.test.ts",
   "test/e2e/faults.test.ts",

@@ -602,10 +602,20 @@ export const ConnectorStatus = Type.Object({
             { maxItems: 100000 },
           ),
         ),
+        reserved: Type.Optional(
+          Type.Array(
+            Type.Object({
+              by: Type.String({ maxLength: 64 }),
+              until: Type.String({ format: "date-time" }),
+              count: Type.Integer({ minimum: 0, maximum: 100000 }),
+            }),
+            { maxItems: 1000 },
+          ),
+        ),
       },
       {
         description:
-          "The mass-change brake's state, kept here so that a restart or a failover neither releases nor forgets it: accounts counted in the last hour, accounts held for approval, accounts released by an approval, and deletions (deprovisioning.deleteAfter) handed over by Employees that are gone.",
+          "The mass-change brake's state, kept here so that a restart or a failover neither releases nor forgets it: accounts counted in the last hour, slots counted ahead of deprovisions (reserved: each counts as one until an hour after its until, so a leaver need not wait for this write), accounts held for approval, accounts released by an approval, and deletions (deprovisioning.deleteAfter) handed over by Employees that are gone.",
       },
     ),
   ),

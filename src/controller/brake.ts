@@ -3,18 +3,25 @@
 // ahead, so a restart, a rollout or a failover neither forgets what was counted nor releases what
 // is held. Writes to one Connector's status are serialized here, and every writer of that status
 // (this gate and the Connector controller) builds its body from the gate's memory inside the lock.
+// A leaver should not wait for a Kubernetes write before losing access, so the gate takes counts
+// ahead (plan/brake.ts `Reserve`): a deprovision that fills a slot already stored goes at once,
+// and its account is written within FLUSH_MS, with whatever else changed meanwhile.
 import type { CustomApi } from "../kube/api.ts";
 import { API_VERSION } from "../api/schema.ts";
 import type { Connector } from "../api/types.ts";
+import { randomBytes } from "node:crypto";
 import {
   approveDeprovisions,
   deprovisionLimit,
+  releaseReserved,
   requestDeprovision,
+  reserveSlots,
   scheduleDeletion,
   unscheduleDeletion,
   withdrawDeprovision,
   type BrakeDecision,
   type BrakeState,
+  type Persist,
   type ScheduledDeletion,
 } from "../plan/brake.ts";
 import { deprovisionsHeld } from "../observe/metrics.ts";
@@ -23,6 +30,13 @@ import { patchStatus } from "./finalizer.ts";
 import { keyOf } from "./queue.ts";
 
 export const APPROVE_ANNOTATION = "roster.dev/approve-deprovisioning";
+
+/** How long slots taken ahead may be filled. */
+const RESERVE_MS = 10_000;
+/** How soon a change that needed no write first (a slot filled) is written. */
+const FLUSH_MS = 1_000;
+/** How soon a write of such changes that failed is tried again. */
+const FLUSH_RETRY_MS = 5_000;
 
 export type BrakeGateOptions = {
   custom: CustomApi;
@@ -40,12 +54,21 @@ function brakeOf(connector: Connector): BrakeState {
     held: saved?.held ?? [],
     released: saved?.released ?? [],
     ...(saved?.scheduled?.length ? { scheduled: saved.scheduled } : {}),
+    ...(saved?.reserved?.length ? { reserved: saved.reserved } : {}),
   };
 }
 
 export class BrakeGate {
   private readonly options: BrakeGateOptions;
   private readonly states = new Map<string, BrakeState>();
+  /** The state as last stored (or read); a flush writes only when memory has moved on. */
+  private readonly stored = new Map<string, BrakeState>();
+  /**
+   * This process's name for the slots it takes in a Connector, new after every load: slots read
+   * back from the API server are never filled, since whoever took them may have filled them.
+   */
+  private readonly terms = new Map<string, { term: string; connector: Connector }>();
+  private readonly flushes = new Map<string, NodeJS.Timeout>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(options: BrakeGateOptions) {
@@ -54,12 +77,21 @@ export class BrakeGate {
 
   /** Takes the state from a Connector read fresh from the API server (at the start of leading). */
   load(connector: Connector): void {
-    this.states.set(keyOf(connector), brakeOf(connector));
-    deprovisionsHeld.set({ connector: keyOf(connector) }, this.state(connector).held.length);
+    const key = keyOf(connector);
+    this.forget(connector);
+    const state = brakeOf(connector);
+    this.states.set(key, state);
+    this.stored.set(key, state);
+    deprovisionsHeld.set({ connector: key }, state.held.length);
   }
 
   forget(connector: Connector): void {
-    this.states.delete(keyOf(connector));
+    const key = keyOf(connector);
+    this.states.delete(key);
+    this.stored.delete(key);
+    this.terms.delete(key);
+    clearTimeout(this.flushes.get(key));
+    this.flushes.delete(key);
   }
 
   /** The state; a Connector not loaded yet starts from what its cached status says. */
@@ -69,8 +101,39 @@ export class BrakeGate {
     if (!state) {
       state = brakeOf(connector);
       this.states.set(key, state);
+      this.stored.set(key, state);
     }
     return state;
+  }
+
+  private term(connector: Connector): string {
+    const key = keyOf(connector);
+    const known = this.terms.get(key);
+    if (known) return known.term;
+    const term = randomBytes(6).toString("hex");
+    this.terms.set(key, { term, connector });
+    return term;
+  }
+
+  /**
+   * On shutdown, once no reconcile runs and before the Lease is given up: stores what was filled
+   * and gives back the slots this process took and did not fill, so that a rollout does not
+   * leave them counted for an hour. A write that fails leaves them counted, the safe side.
+   */
+  async settle(): Promise<void> {
+    for (const timer of this.flushes.values()) clearTimeout(timer);
+    this.flushes.clear();
+    await Promise.allSettled(
+      [...this.terms].map(([key, { term, connector }]) =>
+        this.exclusive(connector, async (state) => {
+          const settled = releaseReserved(state, term);
+          if (settled === state && this.stored.get(key) === state) return;
+          await this.store(connector, settled);
+          this.states.set(key, settled);
+          this.stored.set(key, settled);
+        }),
+      ),
+    );
   }
 
   limit(connector: Connector): number {
@@ -85,7 +148,15 @@ export class BrakeGate {
   exclusive<T>(connector: Connector, write: (brake: BrakeState) => Promise<T>): Promise<T> {
     const key = keyOf(connector);
     const previous = this.locks.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => write(this.state(connector)));
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const state = this.state(connector);
+        const result = await write(state);
+        // Whatever the writer stored, it built from this state (unless it moved the state on itself).
+        if (this.states.get(key) === state) this.stored.set(key, state);
+        return result;
+      });
     this.locks.set(key, next);
     const release = () => {
       if (this.locks.get(key) === next) this.locks.delete(key);
@@ -102,29 +173,60 @@ export class BrakeGate {
    */
   private update<T>(
     connector: Connector,
-    decide: (state: BrakeState) => { state: BrakeState; result: T },
+    decide: (state: BrakeState) => { state: BrakeState; result: T; persist?: Persist },
   ): Promise<T> {
     return this.exclusive(connector, async (before) => {
-      const { state, result } = decide(before);
+      const { state, result, persist = "before" } = decide(before);
       if (state === before) return result;
-      await patchStatus(
-        this.options.custom,
-        "connectors",
-        connector.metadata.namespace ?? "default",
-        connector.metadata.name,
-        { deprovisioning: state, heldDeprovisions: state.held.length },
-      );
-      this.states.set(keyOf(connector), state);
+      const key = keyOf(connector);
+      if (persist === "later") {
+        this.states.set(key, state);
+        this.flushSoon(connector, FLUSH_MS);
+        return result;
+      }
+      await this.store(connector, state);
+      this.states.set(key, state);
+      this.stored.set(key, state);
       if (state.held.length !== before.held.length) this.heldChanged(connector, before.held.length);
       return result;
     });
   }
 
+  private store(connector: Connector, state: BrakeState): Promise<void> {
+    return patchStatus(
+      this.options.custom,
+      "connectors",
+      connector.metadata.namespace ?? "default",
+      connector.metadata.name,
+      { deprovisioning: state, heldDeprovisions: state.held.length },
+    );
+  }
+
+  /** Writes memory's state once `ms` have passed, unless some other write stored it meanwhile. */
+  private flushSoon(connector: Connector, ms: number): void {
+    const key = keyOf(connector);
+    if (this.flushes.has(key)) return;
+    const term = this.terms.get(key)?.term;
+    const timer = setTimeout(() => {
+      this.flushes.delete(key);
+      this.exclusive(connector, async (state) => {
+        if (this.stored.get(key) !== state) await this.store(connector, state);
+      }).catch(() => {
+        // Until it is written, the stored state counts the filled slots as slots: too many, not too few.
+        if (this.terms.get(key)?.term === term && this.states.has(key))
+          this.flushSoon(connector, FLUSH_RETRY_MS);
+      });
+    }, ms);
+    timer.unref?.();
+    this.flushes.set(key, timer);
+  }
+
   request(connector: Connector, account: string): Promise<BrakeDecision> {
     const limit = this.limit(connector);
+    const reserve = { by: this.term(connector), slots: reserveSlots(limit), forMs: RESERVE_MS };
     return this.update(connector, (before) => {
-      const { state, decision } = requestDeprovision(before, account, limit, Date.now());
-      return { state, result: decision };
+      const { state, decision, persist } = requestDeprovision(before, account, limit, Date.now(), reserve);
+      return { state, result: decision, persist };
     });
   }
 

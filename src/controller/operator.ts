@@ -484,6 +484,7 @@ export async function runOperator(options: OperatorOptions): Promise<RunningOper
         approvals.shutdown(),
         scan.shutdown(),
       ]);
+      if (leading) await brake.settle();
       await shard?.stop();
       await elector?.release();
       for (const informer of informers) informer.stop();

@@ -62,6 +62,11 @@ export type BrakeState = {
   /** Accounts an approval released; they stay released until they need no deprovisioning. */
   released: string[];
   /**
+   * Counts taken ahead (see `Reserve`): each slot counts as one deprovision until an hour after
+   * `until`, whether it was filled or not, unless the replica that took it (`by`) says otherwise.
+   */
+  reserved?: Reservation[];
+  /**
    * Deletions handed over by Employees that were deleted before their account's `deleteAfter`
    * passed: the Connector deletes the account when it is due (through this brake).
    */
@@ -107,44 +112,116 @@ export function dueDeletions(
 
 export type BrakeDecision = { allowed: true } | { allowed: false; held: number; limit: number };
 
+/** Slots taken ahead by one replica (its `by` for this term), usable until `until`. */
+export type Reservation = { by: string; until: string; count: number };
+
+/**
+ * How a replica takes counts ahead: when a deprovision needs its count written first, up to
+ * `slots` more are written with it, and the next deprovisions (until `forMs` has passed) fill
+ * them without waiting for a write. The slots are in the stored state before any is filled, so
+ * a restart, a crash or a failover can only count too many (slots taken and never filled), never
+ * too few; a filled slot's account is written later, with other changes.
+ */
+export type Reserve = { by: string; slots: number; forMs: number };
+
+/** At most 5% of the limit (and 50) is taken ahead: what a crash can over-count for an hour. */
+export function reserveSlots(limit: number): number {
+  return Math.min(50, Math.floor(limit / 20));
+}
+
+/**
+ * What a change to the state needs before it takes effect: "before", that it is stored first (it
+ * counts, holds or releases something the stored state does not already cover); "later", only
+ * that it is stored some time (a slot filled, old counts dropped: the stored state already counts
+ * at least as much).
+ */
+export type Persist = "before" | "later";
+
 function stamp(now: number): string {
   return new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** Drops counts older than an hour. */
-function prune(state: BrakeState, now: number): BrakeState {
+/**
+ * Drops counts older than an hour, slots whose hour after `until` has passed, and `by`'s own
+ * slots that can no longer be filled (it knows they never were).
+ */
+function prune(state: BrakeState, now: number, by: string | undefined): BrakeState {
   const counted = state.counted.filter((c) => now - Date.parse(c.at) < HOUR_MS);
-  return counted.length === state.counted.length ? state : { ...state, counted };
+  const reserved = (state.reserved ?? []).filter((r) => {
+    const until = Date.parse(r.until);
+    return r.count > 0 && (r.by === by ? now < until : now - until < HOUR_MS);
+  });
+  if (counted.length === state.counted.length && reserved.length === (state.reserved?.length ?? 0))
+    return state;
+  const { reserved: _, ...rest } = state;
+  return { ...rest, counted, ...(reserved.length ? { reserved } : {}) };
+}
+
+/** Deprovisions the state counts in its hour: the counted accounts and every slot taken ahead. */
+export function countedInHour(state: BrakeState): number {
+  return state.counted.length + (state.reserved ?? []).reduce((n, r) => n + r.count, 0);
 }
 
 /**
  * Asks to deprovision one account. An account counts once per hour however many operations its
- * deprovisioning takes (disable, group removals, delete), so a leaver is one, not five.
+ * deprovisioning takes (disable, group removals, delete), so a leaver is one, not five. With
+ * `reserve`, a free slot of its own is filled without a write first, and a count that must be
+ * written first takes slots ahead for the next ones.
  */
 export function requestDeprovision(
   current: BrakeState,
   account: string,
   limit: number,
   now: number,
-): { state: BrakeState; decision: BrakeDecision } {
-  const state = prune(current, now);
+  reserve?: Reserve,
+): { state: BrakeState; decision: BrakeDecision; persist: Persist } {
+  const state = prune(current, now, reserve?.by);
   const allowed = { allowed: true } as const;
-  if (state.released.includes(account) || state.counted.some((c) => c.account === account)) {
-    if (state.counted.some((c) => c.account === account)) return { state, decision: allowed };
-    return {
-      state: { ...state, counted: [...state.counted, { account, at: stamp(now) }] },
-      decision: allowed,
-    };
+  const count = (s: BrakeState) => ({ ...s, counted: [...s.counted, { account, at: stamp(now) }] });
+  if (state.counted.some((c) => c.account === account)) return { state, decision: allowed, persist: "later" };
+  if (state.released.includes(account)) return { state: count(state), decision: allowed, persist: "before" };
+  if (state.held.length === 0) {
+    // A slot already counts; filling it is no new count, unless the limit has dropped below them.
+    const own = reserve && state.reserved?.findIndex((r) => r.by === reserve.by);
+    if (own !== undefined && own >= 0 && countedInHour(state) <= limit) {
+      const reserved = state.reserved!.flatMap((r, i) =>
+        i !== own ? [r] : r.count > 1 ? [{ ...r, count: r.count - 1 }] : [],
+      );
+      const { reserved: _, ...rest } = count(state);
+      return {
+        state: { ...rest, ...(reserved.length ? { reserved } : {}) },
+        decision: allowed,
+        persist: "later",
+      };
+    }
+    const used = countedInHour(state);
+    if (used < limit) {
+      const ahead = reserve ? Math.min(reserve.slots, limit - used - 1) : 0;
+      const next = count(state);
+      if (ahead > 0)
+        next.reserved = [
+          ...(state.reserved ?? []),
+          { by: reserve!.by, until: stamp(now + reserve!.forMs), count: ahead },
+        ];
+      return { state: next, decision: allowed, persist: "before" };
+    }
   }
-  if (state.held.length === 0 && state.counted.length < limit)
-    return {
-      state: { ...state, counted: [...state.counted, { account, at: stamp(now) }] },
-      decision: allowed,
-    };
   const held = state.held.some((h) => h.account === account)
     ? state.held
     : [...state.held, { account, at: stamp(now) }];
-  return { state: { ...state, held }, decision: { allowed: false, held: held.length, limit } };
+  return {
+    state: { ...state, held },
+    decision: { allowed: false, held: held.length, limit },
+    persist: "before",
+  };
+}
+
+/** `by`'s slots given back (it stops, and knows they were never filled). */
+export function releaseReserved(state: BrakeState, by: string): BrakeState {
+  if (!state.reserved?.some((r) => r.by === by)) return state;
+  const { reserved, ...rest } = state;
+  const others = reserved.filter((r) => r.by !== by);
+  return others.length ? { ...rest, reserved: others } : rest;
 }
 
 /** The account needs no deprovisioning any more (rehired, done, gone): it is neither held nor released. */

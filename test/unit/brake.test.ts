@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   approveDeprovisions,
   deprovisionLimit,
+  countedInHour,
   HOUR_MS,
   requestDeprovision,
+  reserveSlots,
   withdrawDeprovision,
   type BrakeDecision,
   type BrakeState,
@@ -115,5 +117,105 @@ describe("the brake's state", () => {
     const { state } = run(empty, [["a", t0]], 1);
     expect(requestDeprovision(state, "b", 1, t0 + 1000).decision.allowed).toBe(false);
     expect(requestDeprovision(state, "b", 1, t0 + HOUR_MS + 1).decision.allowed).toBe(true);
+  });
+});
+
+describe("counts taken ahead (Reserve)", () => {
+  const t0 = Date.parse("2026-06-01T12:00:00Z");
+  const empty: BrakeState = { counted: [], held: [], released: [] };
+  const mine = { by: "me", slots: 3, forMs: 10_000 };
+
+  it("one write first takes slots for the next ones, which are filled without a write first", () => {
+    let state = empty;
+    const persists: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = requestDeprovision(state, `a${i}`, 100, t0 + i, mine);
+      expect(next.decision.allowed).toBe(true);
+      persists.push(next.persist);
+      state = next.state;
+    }
+    expect(persists).toEqual(["before", "later", "later", "later", "before"]);
+    expect(state.counted.map((c) => c.account)).toEqual(["a0", "a1", "a2", "a3", "a4"]);
+    expect(state.reserved).toEqual([{ by: "me", until: "2026-06-01T12:00:10Z", count: 3 }]);
+    expect(countedInHour(state)).toBe(8);
+  });
+
+  it("never takes slots past the limit, and a limit lowered below them stops their use", () => {
+    const first = requestDeprovision(empty, "a", 3, t0, mine);
+    expect(first.state.reserved?.[0]?.count).toBe(2);
+    expect(countedInHour(first.state)).toBe(3);
+    const lowered = requestDeprovision(first.state, "b", 2, t0 + 1, mine);
+    expect(lowered.decision).toEqual({ allowed: false, held: 1, limit: 2 });
+    expect(lowered.persist).toBe("before");
+  });
+
+  it("another replica's slots (or this one's from before a reload) are never filled, and count for their hour", () => {
+    const theirs = requestDeprovision(empty, "a", 4, t0, { ...mine, by: "old" }).state;
+    // a + 3 slots of "old" use up the limit of 4: the new term may not fill them.
+    const next = requestDeprovision(theirs, "b", 4, t0 + 1, { ...mine, by: "new" });
+    expect(next.decision.allowed).toBe(false);
+    // The slots still count after their `until` (when "a" has long expired), until an hour after it.
+    const until = t0 + 10_000;
+    const at = (ms: number) =>
+      requestDeprovision(theirs, "b", 3, ms, { ...mine, by: "new" }).decision.allowed;
+    expect(at(until + HOUR_MS - 1)).toBe(false);
+    expect(at(until + HOUR_MS)).toBe(true);
+  });
+
+  it("its own slots not filled in time are dropped: it knows they never were", () => {
+    const { state } = requestDeprovision(empty, "a", 4, t0, mine);
+    const late = requestDeprovision(state, "b", 4, t0 + 10_000, mine);
+    expect(late.persist).toBe("before");
+    expect(late.state.counted.map((c) => c.account)).toEqual(["a", "b"]);
+    expect(late.state.reserved).toEqual([{ by: "me", until: "2026-06-01T12:00:20Z", count: 2 }]);
+  });
+
+  it("a latched brake fills no slot", () => {
+    const state: BrakeState = {
+      ...requestDeprovision(empty, "a", 10, t0, mine).state,
+      held: [{ account: "x", at: "2026-06-01T12:00:00Z" }],
+    };
+    expect(requestDeprovision(state, "b", 10, t0 + 1, mine).decision).toEqual({
+      allowed: false,
+      held: 2,
+      limit: 10,
+    });
+  });
+
+  it("a crash at any point loses only changes marked later, and the stored state still counts every deprovision", () => {
+    // Random waves of requests; the store keeps only "before" states, as after a crash before any
+    // flush. Whatever was allowed must be counted by the stored state, and a new term starting from
+    // it never lets the hour's total pass the limit.
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let trial = 0; trial < 200; trial++) {
+      const limit = 1 + Math.floor(random() * 60);
+      const reserve = { by: "t1", slots: reserveSlots(limit) || 1 + Math.floor(random() * 5), forMs: 10_000 };
+      let memory = empty;
+      let stored = empty;
+      let allowed = 0;
+      const crashAt = Math.floor(random() * 80);
+      let at = t0;
+      for (let i = 0; i < crashAt; i++) {
+        at += Math.floor(random() * 3000);
+        const next = requestDeprovision(memory, `p${i}`, limit, at, reserve);
+        memory = next.state;
+        if (next.persist === "before") stored = memory;
+        if (next.decision.allowed) allowed++;
+        expect(countedInHour(stored)).toBeGreaterThanOrEqual(allowed);
+      }
+      // Restart from what was stored, under a new term, within the same hour.
+      let after = stored;
+      for (let i = 0; i < 80; i++) {
+        const next = requestDeprovision(after, `q${i}`, limit, at + 1 + i, { ...reserve, by: "t2" });
+        after = next.state;
+        if (next.decision.allowed) allowed++;
+      }
+      expect(allowed).toBeLessThanOrEqual(limit);
+    }
+  });
+
+  it("takes 5% of the limit ahead, at most 50", () => {
+    expect([3, 20, 100, 1000, 100000].map(reserveSlots)).toEqual([0, 1, 5, 50, 50]);
   });
 });

@@ -364,6 +364,65 @@ describe("the brake gate asked at once", () => {
       held: [{ account: "people/E2" }],
     });
   });
+
+  it("counts taken ahead: the next leavers go without a write first, and one write later stores them", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const k = api();
+      const brake = gate(k.custom);
+      const c = withLimit("corp-ldap", 100); // 5 slots ahead (5% of the limit)
+      const first = brake.request(c, "people/E1");
+      await vi.waitFor(() => expect(k.patches).toHaveLength(1));
+      expect(k.patches[0]!.status.deprovisioning).toMatchObject({
+        counted: [{ account: "people/E1" }],
+        reserved: [{ count: 5 }],
+      });
+      k.answer();
+      expect(await first).toEqual({ allowed: true });
+      // Five more, answered with no write in flight or sent.
+      for (const n of [2, 3, 4, 5, 6])
+        expect(await brake.request(c, `people/E${n}`)).toEqual({ allowed: true });
+      expect(k.patches).toHaveLength(1);
+      // Within a second, one write stores all of them, the slots used up.
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(k.patches).toHaveLength(2);
+      const stored = k.patches[1]!.status.deprovisioning as {
+        counted: { account: string }[];
+        reserved?: unknown;
+      };
+      expect(stored.counted.map((e) => e.account)).toEqual([1, 2, 3, 4, 5, 6].map((n) => `people/E${n}`));
+      expect(stored.reserved).toBeUndefined();
+      k.answer();
+      // The next one waits for its own write again, which takes new slots.
+      const seventh = brake.request(c, "people/E7");
+      await vi.waitFor(() => expect(k.patches).toHaveLength(3));
+      expect(k.patches[2]!.status.deprovisioning).toMatchObject({ reserved: [{ count: 5 }] });
+      k.answer();
+      expect(await seventh).toEqual({ allowed: true });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+  it("on shutdown it stores what was filled and gives back the slots it did not fill", async () => {
+    const k = api();
+    const brake = gate(k.custom);
+    const c = withLimit("corp-ldap", 100);
+    const first = brake.request(c, "people/E1");
+    await vi.waitFor(() => expect(k.patches).toHaveLength(1));
+    k.answer();
+    await first;
+    expect(await brake.request(c, "people/E2")).toEqual({ allowed: true });
+    const settled = brake.settle();
+    await vi.waitFor(() => expect(k.patches).toHaveLength(2));
+    const stored = k.patches[1]!.status.deprovisioning as {
+      counted: { account: string }[];
+      reserved?: unknown;
+    };
+    expect(stored.counted.map((e) => e.account)).toEqual(["people/E1", "people/E2"]);
+    expect(stored.reserved).toBeUndefined();
+    k.answer();
+    await settled;
+  });
 });
 
 describe("proofs of ownership (connector base)", () => {
