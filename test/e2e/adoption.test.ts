@@ -13,7 +13,7 @@ import { API_VERSION } from "../../src/api/schema.ts";
 import type { Connector, Employee } from "../../src/api/types.ts";
 import { startScimServer } from "../harness/scim.ts";
 import { waitFor } from "../harness/processes.ts";
-import { createRoster, getRoster } from "../support/kube.ts";
+import { createRoster, getRoster, listRoster } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
 import { COUNTS_WAIT_MS, counterOrZero, employeeQueueIdle, startOperator } from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
@@ -67,16 +67,7 @@ async function csns(s: Scenario, dns: string[]): Promise<Record<string, string>>
   return out;
 }
 
-async function employees(s: Scenario): Promise<Employee[]> {
-  return (
-    (await s.kube.custom.listNamespacedCustomObject({
-      group: "roster.dev",
-      version: "v1alpha1",
-      namespace: s.namespace,
-      plural: "employees",
-    })) as { items: Employee[] }
-  ).items;
-}
+const employees = (s: Scenario) => listRoster<Employee>(s.kube, s.namespace, "Employee");
 
 const accountIn = (e: Employee, connector: string) =>
   e.status?.accounts?.find((a) => a.connector === connector);

@@ -8,7 +8,7 @@ import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Connector, Employee } from "../../src/api/types.ts";
 import { countedInHour, reserveSlots } from "../../src/plan/brake.ts";
 import { waitFor } from "../harness/processes.ts";
-import { getRoster } from "../support/kube.ts";
+import { getRoster, listRoster } from "../support/kube.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, scenario, type Scenario } from "../support/scenario.ts";
 
@@ -38,16 +38,7 @@ const terminate = (name: string) =>
     mergePatch,
   );
 
-async function employees(): Promise<Employee[]> {
-  return (
-    (await s.kube.custom.listNamespacedCustomObject({
-      group: "roster.dev",
-      version: "v1alpha1",
-      namespace: s.namespace,
-      plural: "employees",
-    })) as { items: Employee[] }
-  ).items;
-}
+const employees = () => listRoster<Employee>(s.kube, s.namespace, "Employee");
 
 const connector = async () =>
   (await getRoster(s.kube, s.namespace, "Connector", s.connector)) as unknown as Connector;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { CoordinationV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Connector, Employee } from "../../src/api/types.ts";
 import { waitFor } from "../harness/processes.ts";
-import { getRoster } from "../support/kube.ts";
+import { getRoster, listRoster } from "../support/kube.ts";
 import { attr } from "../support/ldap.ts";
 import { metricValue, requireMetric, startOperator, type OperatorProcess } from "../support/operator.ts";
 import { person, readyCondition, scenario, type Scenario } from "../support/scenario.ts";
@@ -58,16 +58,7 @@ async function connector(): Promise<Connector> {
 
 const heldCondition = (c: Connector) => c.status?.conditions?.find((x) => x.type === "DeprovisioningHeld");
 
-async function employees(): Promise<Employee[]> {
-  return (
-    (await s.kube.custom.listNamespacedCustomObject({
-      group: "roster.dev",
-      version: "v1alpha1",
-      namespace: s.namespace,
-      plural: "employees",
-    })) as { items: Employee[] }
-  ).items;
-}
+const employees = () => listRoster<Employee>(s.kube, s.namespace, "Employee");
 
 const current = (e: Employee) => e.status?.observedGeneration === e.metadata.generation;
 const isHeld = (e: Employee) =>

@@ -84,6 +84,21 @@ export async function getRoster(
   })) as Record<string, unknown>;
 }
 
+/** Every object of the kind in the namespace. */
+export async function listRoster<T = Record<string, unknown>>(
+  kube: Kube,
+  namespace: string,
+  kind: string,
+): Promise<T[]> {
+  const list = (await kube.custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURALS[kind]!,
+  })) as { items: T[] };
+  return list.items;
+}
+
 /** The message of a refused request, or undefined when it was accepted. */
 export async function refusal(
   action: () => Promise<unknown>,
