@@ -181,9 +181,10 @@ export function requestDeprovision(
   if (state.counted.some((c) => c.account === account)) return { state, decision: allowed, persist: "later" };
   if (state.released.includes(account)) return { state: count(state), decision: allowed, persist: "before" };
   if (state.held.length === 0) {
+    const used = countedInHour(state);
     // A slot already counts; filling it is no new count, unless the limit has dropped below them.
-    const own = reserve && state.reserved?.findIndex((r) => r.by === reserve.by);
-    if (own !== undefined && own >= 0 && countedInHour(state) <= limit) {
+    const own = reserve ? (state.reserved?.findIndex((r) => r.by === reserve.by) ?? -1) : -1;
+    if (own >= 0 && used <= limit) {
       const reserved = state.reserved!.flatMap((r, i) =>
         i !== own ? [r] : r.count > 1 ? [{ ...r, count: r.count - 1 }] : [],
       );
@@ -194,7 +195,6 @@ export function requestDeprovision(
         persist: "later",
       };
     }
-    const used = countedInHour(state);
     if (used < limit) {
       const ahead = reserve ? Math.min(reserve.slots, limit - used - 1) : 0;
       const next = count(state);
