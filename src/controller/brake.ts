@@ -5,7 +5,10 @@
 // (this gate and the Connector controller) builds its body from the gate's memory inside the lock.
 // A leaver should not wait for a Kubernetes write before losing access, so the gate takes counts
 // ahead (plan/brake.ts `Reserve`): a deprovision that fills a slot already stored goes at once,
-// and its account is written within FLUSH_MS, with whatever else changed meanwhile.
+// without waiting for the lock either (unless a write that replaces the state is in flight), and
+// its account is written within FLUSH_MS, with whatever else changed meanwhile. Once half of the
+// slots are filled, a write in the background takes more (plan/brake.ts `topUp`), so a steady
+// stream of leavers never waits for a write; only the first after a quiet spell does.
 import type { CustomApi } from "../kube/api.ts";
 import { API_VERSION } from "../api/schema.ts";
 import type { Connector } from "../api/types.ts";
@@ -17,11 +20,14 @@ import {
   requestDeprovision,
   reserveSlots,
   scheduleDeletion,
+  topUp,
   unscheduleDeletion,
   withdrawDeprovision,
+  withReservation,
   type BrakeDecision,
   type BrakeState,
   type Persist,
+  type Reserve,
   type ScheduledDeletion,
 } from "../plan/brake.ts";
 import { deprovisionsHeld } from "../observe/metrics.ts";
@@ -70,6 +76,13 @@ export class BrakeGate {
   private readonly terms = new Map<string, { term: string; connector: Connector }>();
   private readonly flushes = new Map<string, NodeJS.Timeout>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /**
+   * Connectors with a write in flight whose result replaces the state in memory once stored: a
+   * slot filled meanwhile would be lost with it, so until then requests wait for the lock.
+   */
+  private readonly replacing = new Set<string>();
+  /** Connectors with a top-up (slots taken ahead in the background) queued or in flight. */
+  private readonly toppingUp = new Set<string>();
 
   constructor(options: BrakeGateOptions) {
     this.options = options;
@@ -128,7 +141,7 @@ export class BrakeGate {
         this.exclusive(connector, async (state) => {
           const settled = releaseReserved(state, term);
           if (settled === state && this.stored.get(key) === state) return;
-          await this.store(connector, settled);
+          await this.whileReplacing(key, () => this.store(connector, settled));
           this.states.set(key, settled);
           this.stored.set(key, settled);
         }),
@@ -184,12 +197,21 @@ export class BrakeGate {
         this.flushSoon(connector, FLUSH_MS);
         return result;
       }
-      await this.store(connector, state);
+      await this.whileReplacing(key, () => this.store(connector, state));
       this.states.set(key, state);
       this.stored.set(key, state);
       if (state.held.length !== before.held.length) this.heldChanged(connector, before.held.length);
       return result;
     });
+  }
+
+  private async whileReplacing<T>(key: string, write: () => Promise<T>): Promise<T> {
+    this.replacing.add(key);
+    try {
+      return await write();
+    } finally {
+      this.replacing.delete(key);
+    }
   }
 
   private store(connector: Connector, state: BrakeState): Promise<void> {
@@ -222,12 +244,63 @@ export class BrakeGate {
   }
 
   request(connector: Connector, account: string): Promise<BrakeDecision> {
+    const key = keyOf(connector);
     const limit = this.limit(connector);
     const reserve = { by: this.term(connector), slots: reserveSlots(limit), forMs: RESERVE_MS };
+    if (!this.replacing.has(key)) {
+      // A slot filled (or an account counted already) needs no write first, so no lock: a flush
+      // or a top-up in flight stores a state that already counts it.
+      const before = this.state(connector);
+      const { state, decision, persist } = requestDeprovision(before, account, limit, Date.now(), reserve);
+      if (persist === "later") {
+        if (state !== before) {
+          this.states.set(key, state);
+          this.flushSoon(connector, FLUSH_MS);
+        }
+        this.topUpSoon(connector, limit, reserve);
+        return Promise.resolve(decision);
+      }
+    }
     return this.update(connector, (before) => {
       const { state, decision, persist } = requestDeprovision(before, account, limit, Date.now(), reserve);
       return { state, result: decision, persist };
+    }).then((decision) => {
+      if (decision.allowed) this.topUpSoon(connector, limit, reserve);
+      return decision;
     });
+  }
+
+  /**
+   * Takes more slots ahead in the background once the own ones run low. The write stores the
+   * state with them before any is filled; slots filled meanwhile came from those already stored,
+   * so the new ones join the state as it is when the write returns.
+   */
+  private topUpSoon(connector: Connector, limit: number, reserve: Reserve): void {
+    const key = keyOf(connector);
+    const current = () => this.terms.get(key)?.term === reserve.by && this.states.has(key);
+    if (this.toppingUp.has(key) || !current() || !topUp(this.state(connector), limit, Date.now(), reserve))
+      return;
+    this.toppingUp.add(key);
+    this.exclusive(connector, async (state) => {
+      const slots = current() ? topUp(state, limit, Date.now(), reserve) : undefined;
+      if (!slots) return false;
+      const written = withReservation(state, slots);
+      await this.store(connector, written);
+      // A reload (another term) or a lost lead meanwhile: the slots stay stored, counted, unused.
+      if (!current()) return false;
+      const now = this.state(connector);
+      this.states.set(key, now === state ? written : withReservation(now, slots));
+      this.stored.set(key, written);
+      return true;
+    }).then(
+      (took) => {
+        this.toppingUp.delete(key);
+        // Filled meanwhile down to half again: take more now rather than at the next fill.
+        if (took) this.topUpSoon(connector, limit, reserve);
+      },
+      // No slots taken: the next deprovision writes its count first, as without them.
+      () => this.toppingUp.delete(key),
+    );
   }
 
   withdraw(connector: Connector, account: string): Promise<void> {

@@ -216,6 +216,32 @@ export function requestDeprovision(
   };
 }
 
+/**
+ * The slots to take ahead now, while `reserve.by`'s own still last: once half of `reserve.slots`
+ * or fewer are left unfilled (and the brake is not latched), as many as bring them back to
+ * `reserve.slots`, within the limit. Stored before any of them is filled, as every slot is; a
+ * steady stream of deprovisions then never waits for a write, and no more than `reserve.slots` of
+ * one term are ever unfilled at once (what a crash can over-count stays as `reserveSlots` says).
+ */
+export function topUp(
+  state: BrakeState,
+  limit: number,
+  now: number,
+  reserve: Reserve,
+): Reservation | undefined {
+  if (reserve.slots <= 0 || state.held.length > 0) return undefined;
+  const current = prune(state, now, reserve.by);
+  const own = (current.reserved ?? []).reduce((n, r) => n + (r.by === reserve.by ? r.count : 0), 0);
+  if (own * 2 > reserve.slots) return undefined;
+  const count = Math.min(reserve.slots - own, limit - countedInHour(current));
+  return count > 0 ? { by: reserve.by, until: stamp(now + reserve.forMs), count } : undefined;
+}
+
+/** The state with `slots` added (taken by topUp, once stored). */
+export function withReservation(state: BrakeState, slots: Reservation): BrakeState {
+  return { ...state, reserved: [...(state.reserved ?? []), slots] };
+}
+
 /** `by`'s slots given back (it stops, and knows they were never filled). */
 export function releaseReserved(state: BrakeState, by: string): BrakeState {
   if (!state.reserved?.some((r) => r.by === by)) return state;

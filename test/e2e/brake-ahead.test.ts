@@ -1,5 +1,6 @@
-// The brake's counts taken ahead (src/plan/brake.ts `Reserve`), broken on purpose: the operator
-// is SIGKILLed right after leavers went through on slots it had stored ahead, before it wrote
+// The brake's counts taken ahead (src/plan/brake.ts `Reserve`, `topUp`), broken on purpose: the
+// API server refuses every write of the Connector's status (a ValidatingAdmissionPolicy), leavers
+// still go through on the slots stored ahead, and the operator is SIGKILLed before it could write
 // whose they were. What was stored must still count every account disabled, and the operator
 // started again must not let the hour's total pass the limit: it may count too many (slots it
 // cannot know were filled), never too few.
@@ -42,6 +43,77 @@ const employees = () => listRoster<Employee>(s.kube, s.namespace, "Employee");
 
 const connector = async () =>
   (await getRoster(s.kube, s.namespace, "Connector", s.connector)) as unknown as Connector;
+
+const refusal = () => `refuse-connector-status-${s.namespace}`;
+/** Whether the API server takes a write of the Connector's status now (a dry run, nothing kept). */
+async function statusWritable(): Promise<boolean> {
+  try {
+    await s.kube.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: "roster.dev",
+        version: "v1alpha1",
+        namespace: s.namespace,
+        plural: "connectors",
+        name: s.connector,
+        body: { status: { heldDeprovisions: 0 } },
+        dryRun: "All",
+      },
+      mergePatch,
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** From now on the API server refuses every write of this namespace's Connector status. */
+async function refuseStatusWrites(): Promise<void> {
+  const metadata = { name: refusal() };
+  await s.kube.objects.create({
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicy",
+    metadata,
+    spec: {
+      failurePolicy: "Fail",
+      matchConstraints: {
+        resourceRules: [
+          {
+            apiGroups: ["roster.dev"],
+            apiVersions: ["v1alpha1"],
+            operations: ["UPDATE"],
+            resources: ["connectors/status"],
+          },
+        ],
+      },
+      validations: [{ expression: "false", message: "Connector status writes refused by the test" }],
+    },
+  } as never);
+  await s.kube.objects.create({
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicyBinding",
+    metadata,
+    spec: {
+      policyName: refusal(),
+      validationActions: ["Deny"],
+      matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": s.namespace } } },
+    },
+  } as never);
+  cleanups.push(allowStatusWrites);
+  await waitFor(
+    async () => !(await statusWritable()),
+    30_000,
+    () => "the refusal did not take effect",
+    100,
+  );
+}
+
+async function allowStatusWrites(): Promise<void> {
+  for (const kind of ["ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"])
+    await s.kube.objects
+      .delete({ apiVersion: "admissionregistration.k8s.io/v1", kind, metadata: { name: refusal() } } as never)
+      .catch(() => {});
+  await waitFor(statusWritable, 30_000, () => "the refusal was not lifted", 100);
+}
 
 /** employeeIds of the accounts under this file's usersDN that slapd has locked. */
 async function disabled(): Promise<Set<string>> {
@@ -88,10 +160,11 @@ describe("the brake's counts taken ahead, with the operator SIGKILLed", () => {
         250,
       );
 
-      // Ten leavers one after another (each one waited for in slapd), then two at once: those two
-      // go through on the slots the tenth one's write stored, and the operator dies before a second
-      // has passed, so before it writes whose they were.
-      const wave = names.slice(0, 12);
+      // Ten leavers one after another (each one waited for in slapd). Once their counts and two
+      // slots ahead are stored, the API server refuses the Connector's status from then on; of
+      // three more leavers at once, two still go through, on those slots, the third waits for a
+      // write that cannot happen, and the operator dies before it could write whose they were.
+      const wave = names.slice(0, 13);
       for (const name of wave.slice(0, 10)) {
         await terminate(name);
         await waitFor(
@@ -101,16 +174,32 @@ describe("the brake's counts taken ahead, with the operator SIGKILLed", () => {
           20,
         );
       }
-      await Promise.all(wave.slice(10).map(terminate));
+      let stored10 = "";
       await waitFor(
         async () => {
-          const locked = await disabled();
-          return wave.slice(10).every((n) => locked.has(idOf(n)));
+          const d = (await connector()).status?.deprovisioning;
+          const ahead = (d?.reserved ?? []).reduce((n, r) => n + r.count, 0);
+          stored10 = `${d?.counted?.length ?? 0} counted, ${ahead} ahead`;
+          return d?.counted?.length === 10 && ahead === reserveSlots(LIMIT);
         },
         30_000,
-        () => "the last two leavers were not disabled",
+        () => `the ten leavers and the slots ahead were not stored: ${stored10}`,
+        50,
+      );
+      await refuseStatusWrites();
+      await Promise.all(wave.slice(10).map(terminate));
+      const lockedOfLast = async () => {
+        const locked = await disabled();
+        return wave.slice(10).filter((n) => locked.has(idOf(n))).length;
+      };
+      await waitFor(
+        async () => (await lockedOfLast()) >= 2,
+        30_000,
+        () => "two of the last three were not disabled",
         10,
       );
+      // The third has no slot stored for it: it is not let through while the writes are refused.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
       await first.kill();
 
       const lockedAtKill = await disabled();
@@ -122,14 +211,18 @@ describe("the brake's counts taken ahead, with the operator SIGKILLed", () => {
         released: stored!.released ?? [],
         ...(stored!.reserved ? { reserved: stored!.reserved } : {}),
       };
-      // The window was hit: some of the disabled are covered only by slots, not by their own entry.
-      expect(state.counted.length).toBeLessThan(lockedAtKill.size);
+      // The two are covered only by the slots stored before the refusal, not by their own entry.
+      expect(await lockedOfLast()).toBe(2);
+      expect(lockedAtKill.size).toBe(12);
+      expect(state.counted).toHaveLength(10);
       expect(countedInHour(state)).toBeGreaterThanOrEqual(lockedAtKill.size);
+      await allowStatusWrites();
 
-      // Started again: everyone else leaves at once. No more than the limit is disabled in the hour,
-      // the rest are held, and the over-count is at most the slots taken ahead.
+      // Started again (the third of the wave goes through now): everyone else leaves at once. No
+      // more than the limit is disabled in the hour, the rest are held, and the over-count is at
+      // most the slots taken ahead.
       await operator();
-      await Promise.all(names.slice(12).map(terminate));
+      await Promise.all(names.slice(13).map(terminate));
       let last = "";
       await waitFor(
         async () => {

@@ -6,9 +6,12 @@ import {
   HOUR_MS,
   requestDeprovision,
   reserveSlots,
+  topUp,
   withdrawDeprovision,
+  withReservation,
   type BrakeDecision,
   type BrakeState,
+  type Reservation,
 } from "../../src/plan/brake.ts";
 
 describe("deprovisionLimit", () => {
@@ -183,25 +186,45 @@ describe("counts taken ahead (Reserve)", () => {
   });
 
   it("a crash at any point loses only changes marked later, and the stored state still counts every deprovision", () => {
-    // Random waves of requests; the store keeps only "before" states, as after a crash before any
-    // flush. Whatever was allowed must be counted by the stored state, and a new term starting from
-    // it never lets the hour's total pass the limit.
+    // Random waves of requests, with top-ups whose write lands some requests later (fills go on
+    // meanwhile, from the slots already stored; a count that must be written first waits for it,
+    // as the gate's lock makes it). The store keeps only "before" states and landed top-ups, as
+    // after a crash before any flush. Whatever was allowed must be counted by the stored state,
+    // and a new term starting from it never lets the hour's total pass the limit.
     let seed = 7;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let trial = 0; trial < 200; trial++) {
+    let toppedUp = 0;
+    for (let trial = 0; trial < 300; trial++) {
       const limit = 1 + Math.floor(random() * 60);
       const reserve = { by: "t1", slots: reserveSlots(limit) || 1 + Math.floor(random() * 5), forMs: 10_000 };
       let memory = empty;
       let stored = empty;
+      let pending: { written: BrakeState; slots: Reservation } | undefined;
+      const land = () => {
+        if (!pending) return;
+        stored = pending.written;
+        memory = withReservation(memory, pending.slots);
+        pending = undefined;
+        toppedUp++;
+      };
       let allowed = 0;
       const crashAt = Math.floor(random() * 80);
       let at = t0;
       for (let i = 0; i < crashAt; i++) {
         at += Math.floor(random() * 3000);
-        const next = requestDeprovision(memory, `p${i}`, limit, at, reserve);
+        if (random() < 0.4) land();
+        let next = requestDeprovision(memory, `p${i}`, limit, at, reserve);
+        if (next.persist === "before" && pending) {
+          land();
+          next = requestDeprovision(memory, `p${i}`, limit, at, reserve);
+        }
         memory = next.state;
         if (next.persist === "before") stored = memory;
         if (next.decision.allowed) allowed++;
+        if (next.persist === "later" && !pending) {
+          const slots = topUp(memory, limit, at, reserve);
+          if (slots) pending = { written: withReservation(memory, slots), slots };
+        }
         expect(countedInHour(stored)).toBeGreaterThanOrEqual(allowed);
       }
       // Restart from what was stored, under a new term, within the same hour.
@@ -213,6 +236,34 @@ describe("counts taken ahead (Reserve)", () => {
       }
       expect(allowed).toBeLessThanOrEqual(limit);
     }
+    expect(toppedUp).toBeGreaterThan(100); // the top-ups were exercised, not skipped
+  });
+
+  it("tops up once half the own slots are filled, back to the full number, within the limit", () => {
+    const five = { ...mine, slots: 5 };
+    let state = requestDeprovision(empty, "a0", 100, t0, five).state; // a0 counted, 5 ahead
+    let filled = 0;
+    const fill = (n: number) => {
+      for (let i = 0; i < n; i++)
+        state = requestDeprovision(state, `f${++filled}`, 100, t0 + filled, five).state;
+    };
+    fill(2); // 3 left: more than half
+    expect(topUp(state, 100, t0 + 10, five)).toBeUndefined();
+    fill(1); // 2 left
+    expect(topUp(state, 100, t0 + 10, five)).toEqual({ by: "me", until: "2026-06-01T12:00:10Z", count: 3 });
+    // Within the limit: 4 counted + 2 slots = 6 of 8 leaves room for 2.
+    expect(topUp(state, 8, t0 + 10, five)?.count).toBe(2);
+    expect(topUp(state, 6, t0 + 10, five)).toBeUndefined();
+    // Another term's slots are not its own: they count against the limit, not toward the half.
+    const theirs = withReservation(state, { by: "other", until: "2026-06-01T12:00:05Z", count: 40 });
+    expect(topUp(theirs, 100, t0 + 10, five)?.count).toBe(3);
+    // Own slots past their time are gone: it tops up to the full number.
+    expect(topUp(state, 100, t0 + 20_000, five)?.count).toBe(5);
+    // A latched brake, or no slots to take, takes none.
+    expect(
+      topUp({ ...state, held: [{ account: "x", at: "2026-06-01T12:00:00Z" }] }, 100, t0, five),
+    ).toBeUndefined();
+    expect(topUp(state, 100, t0, { ...five, slots: 0 })).toBeUndefined();
   });
 
   it("takes 5% of the limit ahead, at most 50", () => {

@@ -309,8 +309,8 @@ describe("a leaver's requests", () => {
 describe("the brake gate asked at once", () => {
   /** A Kubernetes API that records each Connector status patch and holds it until `answer()`. */
   function api() {
-    const patches: { name: string; status: { deprovisioning: { counted: unknown[]; held: unknown[] } } }[] =
-      [];
+    type Stored = { counted: { account: string }[]; held: unknown[]; reserved?: { count: number }[] };
+    const patches: { name: string; status: { deprovisioning: Stored } }[] = [];
     const open = new Map<string, number>();
     let maxOpenPerConnector = 0;
     const waiting: (() => void)[] = [];
@@ -379,30 +379,64 @@ describe("the brake gate asked at once", () => {
       });
       k.answer();
       expect(await first).toEqual({ allowed: true });
-      // Five more, answered with no write in flight or sent.
-      for (const n of [2, 3, 4, 5, 6])
-        expect(await brake.request(c, `people/E${n}`)).toEqual({ allowed: true });
+      // Two more, answered with no write in flight or sent.
+      for (const n of [2, 3]) expect(await brake.request(c, `people/E${n}`)).toEqual({ allowed: true });
       expect(k.patches).toHaveLength(1);
-      // Within a second, one write stores all of them, the slots used up.
+      // Within a second, one write stores both, with the slots left.
       await vi.advanceTimersByTimeAsync(1_000);
       expect(k.patches).toHaveLength(2);
       const stored = k.patches[1]!.status.deprovisioning as {
         counted: { account: string }[];
-        reserved?: unknown;
+        reserved?: { count: number }[];
       };
-      expect(stored.counted.map((e) => e.account)).toEqual([1, 2, 3, 4, 5, 6].map((n) => `people/E${n}`));
-      expect(stored.reserved).toBeUndefined();
+      expect(stored.counted.map((e) => e.account)).toEqual([1, 2, 3].map((n) => `people/E${n}`));
+      expect(stored.reserved).toMatchObject([{ count: 3 }]);
       k.answer();
-      // The next one waits for its own write again, which takes new slots.
-      const seventh = brake.request(c, "people/E7");
-      await vi.waitFor(() => expect(k.patches).toHaveLength(3));
-      expect(k.patches[2]!.status.deprovisioning).toMatchObject({ reserved: [{ count: 5 }] });
-      k.answer();
-      expect(await seventh).toEqual({ allowed: true });
     } finally {
       vi.useRealTimers();
     }
   });
+
+  it("a steady stream never waits for a write: half the slots filled, more are taken in the background", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const k = api();
+      const brake = gate(k.custom);
+      const c = withLimit("corp-ldap", 100); // 5 slots ahead
+      const first = brake.request(c, "people/E1");
+      await vi.waitFor(() => expect(k.patches).toHaveLength(1));
+      k.answer();
+      await first;
+      // E2..E4 fill slots; with two left, a top-up goes out (and is not answered yet).
+      for (const n of [2, 3, 4]) expect(await brake.request(c, `people/E${n}`)).toEqual({ allowed: true });
+      await vi.waitFor(() => expect(k.patches).toHaveLength(2));
+      const topUp = k.patches[1]!.status.deprovisioning;
+      expect(topUp.counted.map((e) => e.account)).toEqual([1, 2, 3, 4].map((n) => `people/E${n}`));
+      expect(topUp.reserved?.map((r) => r.count)).toEqual([2, 3]);
+      // Its write in flight, E5 and E6 still go at once, on the two slots stored before.
+      for (const n of [5, 6]) expect(await brake.request(c, `people/E${n}`)).toEqual({ allowed: true });
+      // E7 has no stored slot left: it waits for the top-up, then fills one of the new ones.
+      let seventh: unknown;
+      void brake.request(c, "people/E7").then((d) => (seventh = d));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(seventh).toBeUndefined();
+      k.answer();
+      await vi.waitFor(() => expect(seventh).toEqual({ allowed: true }));
+      // Two new slots left after E7: the next top-up brings them back to five.
+      await vi.waitFor(() => expect(k.patches).toHaveLength(3));
+      const next = k.patches[2]!.status.deprovisioning;
+      expect(next.counted.map((e) => e.account)).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => `people/E${n}`));
+      expect(next.reserved?.map((r) => r.count)).toEqual([2, 3]);
+      k.answer();
+      // Everything is stored: the flush due now has nothing to write.
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(k.patches).toHaveLength(3);
+      expect(k.maxOpen()).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("on shutdown it stores what was filled and gives back the slots it did not fill", async () => {
     const k = api();
     const brake = gate(k.custom);
