@@ -149,7 +149,7 @@ function derive(r: Report): Report {
   if (out.bulk) {
     const n = out.bulk.employees;
     (out.bulk as Record<string, unknown>).cpuMsPerAccount = Object.fromEntries(
-      Object.entries(out.bulk.cpuSeconds).map(([k, v]) => [k, Math.round((v * 1000) / n)]),
+      Object.entries(out.bulk.cpuSeconds).map(([k, v]) => [k, Math.round((v * 10_000) / n) / 10]),
     );
     // The operator's writes: the Employee create is the bench's own (what HR tooling sends).
     (out.bulk as Record<string, unknown>).apiWritesPerAccount =
@@ -622,7 +622,7 @@ function fillIn(text: string, report: Report): string {
   return text.replace(/\{\{([^{}]+)\}\}/g, (whole, path: string) => {
     let value: unknown = report;
     for (const key of path.split(".")) value = (value as Record<string, unknown> | undefined)?.[key];
-    if (typeof value === "number") return fmt(value, Math.abs(value) < 1 ? 3 : Math.abs(value) < 10 ? 2 : 1);
+    if (typeof value === "number") return fmt(value, Math.abs(value) < 10 ? 3 : 1);
     return value === undefined ? whole : String(value);
   });
 }
