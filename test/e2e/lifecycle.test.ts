@@ -77,6 +77,15 @@ describe("roster operator with LDAP", () => {
       source: "AccessPolicy/engineering",
     });
     expect(ada.metadata.finalizers).toContain("roster.dev/deprovision");
+    // The operator's writes carry its own name as field manager (kubectl --show-managed-fields).
+    const { managedFields = [] } = ada.metadata as {
+      managedFields?: { manager?: string; operation?: string; subresource?: string }[];
+    };
+    const managers = managedFields.map((f) =>
+      [f.manager, f.operation, f.subresource].filter(Boolean).join(" "),
+    );
+    expect(managers).toEqual(expect.arrayContaining(["roster Update", "roster Update status"]));
+    expect(managers.filter((m) => m.startsWith("undici"))).toEqual([]);
     const events = await s.events("ada");
     expect(events).toContainEqual(expect.objectContaining({ reason: "AccountCreated", type: "Normal" }));
     // GeneratedSecret: the password works, and lives only in the Employee-owned Secret.
