@@ -193,8 +193,7 @@ export class BrakeGate {
       if (state === before) return result;
       const key = keyOf(connector);
       if (persist === "later") {
-        this.states.set(key, state);
-        this.flushSoon(connector, FLUSH_MS);
+        this.storeLater(connector, state);
         return result;
       }
       await this.whileReplacing(key, () => this.store(connector, state));
@@ -224,6 +223,12 @@ export class BrakeGate {
     );
   }
 
+  /** Takes a change the stored state already covers (a slot filled) into memory; written soon. */
+  private storeLater(connector: Connector, state: BrakeState): void {
+    this.states.set(keyOf(connector), state);
+    this.flushSoon(connector, FLUSH_MS);
+  }
+
   /** Writes memory's state once `ms` have passed, unless some other write stored it meanwhile. */
   private flushSoon(connector: Connector, ms: number): void {
     const key = keyOf(connector);
@@ -247,24 +252,22 @@ export class BrakeGate {
     const key = keyOf(connector);
     const limit = this.limit(connector);
     const reserve = { by: this.term(connector), slots: reserveSlots(limit), forMs: RESERVE_MS };
+    const decide = (before: BrakeState) => {
+      const { state, decision, persist } = requestDeprovision(before, account, limit, Date.now(), reserve);
+      return { state, result: decision, persist };
+    };
     if (!this.replacing.has(key)) {
       // A slot filled (or an account counted already) needs no write first, so no lock: a flush
       // or a top-up in flight stores a state that already counts it.
       const before = this.state(connector);
-      const { state, decision, persist } = requestDeprovision(before, account, limit, Date.now(), reserve);
+      const { state, result, persist } = decide(before);
       if (persist === "later") {
-        if (state !== before) {
-          this.states.set(key, state);
-          this.flushSoon(connector, FLUSH_MS);
-        }
+        if (state !== before) this.storeLater(connector, state);
         this.topUpSoon(connector, limit, reserve);
-        return Promise.resolve(decision);
+        return Promise.resolve(result);
       }
     }
-    return this.update(connector, (before) => {
-      const { state, decision, persist } = requestDeprovision(before, account, limit, Date.now(), reserve);
-      return { state, result: decision, persist };
-    }).then((decision) => {
+    return this.update(connector, decide).then((decision) => {
       if (decision.allowed) this.topUpSoon(connector, limit, reserve);
       return decision;
     });

@@ -116,8 +116,12 @@ export class KubeApiError extends Error {
 
 const transport = new IsomorphicFetchHttpLibrary();
 
-/** What the API server sees as the client: its audit log's userAgent, the writes' field manager. */
-export const USER_AGENT = "roster";
+/**
+ * What the API server sees as the client: its audit log's userAgent, and the field manager of
+ * every write (the User-Agent up to its first "/"), as managedFields, `kubectl
+ * --show-managed-fields` and Argo CD's diffs show it ("roster", not undici's default).
+ */
+const USER_AGENT = "roster";
 
 /**
  * A raw API request with the kubeconfig's credentials, on client-node's own transport (the one
@@ -137,8 +141,6 @@ export async function kubeRequest<T = unknown>(
   shareConnections(kc);
   const ctx = new RequestContext(cluster.server.replace(/\/$/, "") + path, method as HttpMethod);
   ctx.setHeaderParam("Accept", "application/json");
-  // The API server names a write's field manager after the User-Agent (up to the first "/"):
-  // `managedFields`, `kubectl --show-managed-fields` and Argo CD's diffs show "roster", not "undici".
   ctx.setHeaderParam("User-Agent", USER_AGENT);
   if (body !== undefined) {
     ctx.setHeaderParam("Content-Type", contentType);

@@ -153,8 +153,13 @@ function prune(state: BrakeState, now: number, by: string | undefined): BrakeSta
   });
   if (counted.length === state.counted.length && reserved.length === (state.reserved?.length ?? 0))
     return state;
+  return withSlots({ ...state, counted }, reserved);
+}
+
+/** The state with exactly these slots taken ahead; with none, no `reserved` at all. */
+function withSlots(state: BrakeState, reserved: Reservation[]): BrakeState {
   const { reserved: _, ...rest } = state;
-  return { ...rest, counted, ...(reserved.length ? { reserved } : {}) };
+  return reserved.length ? { ...rest, reserved } : rest;
 }
 
 /** Deprovisions the state counts in its hour: the counted accounts and every slot taken ahead. */
@@ -188,21 +193,18 @@ export function requestDeprovision(
       const reserved = state.reserved!.flatMap((r, i) =>
         i !== own ? [r] : r.count > 1 ? [{ ...r, count: r.count - 1 }] : [],
       );
-      const { reserved: _, ...rest } = count(state);
-      return {
-        state: { ...rest, ...(reserved.length ? { reserved } : {}) },
-        decision: allowed,
-        persist: "later",
-      };
+      return { state: withSlots(count(state), reserved), decision: allowed, persist: "later" };
     }
     if (used < limit) {
       const ahead = reserve ? Math.min(reserve.slots, limit - used - 1) : 0;
-      const next = count(state);
-      if (ahead > 0)
-        next.reserved = [
-          ...(state.reserved ?? []),
-          { by: reserve!.by, until: stamp(now + reserve!.forMs), count: ahead },
-        ];
+      const next =
+        ahead > 0
+          ? withReservation(count(state), {
+              by: reserve!.by,
+              until: stamp(now + reserve!.forMs),
+              count: ahead,
+            })
+          : count(state);
       return { state: next, decision: allowed, persist: "before" };
     }
   }
@@ -239,15 +241,16 @@ export function topUp(
 
 /** The state with `slots` added (taken by topUp, once stored). */
 export function withReservation(state: BrakeState, slots: Reservation): BrakeState {
-  return { ...state, reserved: [...(state.reserved ?? []), slots] };
+  return withSlots(state, [...(state.reserved ?? []), slots]);
 }
 
 /** `by`'s slots given back (it stops, and knows they were never filled). */
 export function releaseReserved(state: BrakeState, by: string): BrakeState {
   if (!state.reserved?.some((r) => r.by === by)) return state;
-  const { reserved, ...rest } = state;
-  const others = reserved.filter((r) => r.by !== by);
-  return others.length ? { ...rest, reserved: others } : rest;
+  return withSlots(
+    state,
+    state.reserved.filter((r) => r.by !== by),
+  );
 }
 
 /** The account needs no deprovisioning any more (rehired, done, gone): it is neither held nor released. */
