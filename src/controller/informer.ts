@@ -1,8 +1,11 @@
 // A cache + change source for one resource path: list, then watch from the list's resourceVersion.
 // Written on client-node's `Watch` rather than `makeInformer` because that informer stops for good on
 // any error other than 410 (client-node #680, #1933): here every watch error or end leads to a
-// restart with capped exponential backoff, and a periodic full relist re-emits every object so that
-// a watch that died silently cannot stall the operator for longer than one resync period.
+// restart with capped exponential backoff. A watch silent for longer than the API server's bookmarks
+// allow (one about every minute) is ended and started again from the last resourceVersion. There is
+// no periodic full relist: at 30,000 Employees it read every one of them again every 5 minutes to
+// learn nothing (client-go's resync only replays its cache, and the operator's handlers ignore
+// unchanged objects).
 //
 // The cache is what the operator's memory is made of (one object per Employee), so objects are
 // slimmed as they enter it (slimObject) and list() hands out one shared array per namespace, built
@@ -213,8 +216,6 @@ export type InformerOptions<T extends KubeObject = KubeObject> = {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
-  /** Full relist that re-emits every object as an update; 0 disables. Default 5 min. */
-  resyncPeriodMs?: number;
   /** Restart backoff after a failed list or watch: base doubling to max. Default 500 ms .. 30 s. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -222,6 +223,12 @@ export type InformerOptions<T extends KubeObject = KubeObject> = {
   pageSize?: number;
   /** Server-side watch timeout; the watch then ends cleanly and resumes. Default 5 min. */
   watchTimeoutSeconds?: number;
+  /**
+   * A watch that delivers nothing for this long (no event, no bookmark) is taken for dead and
+   * resumed from the last resourceVersion. Default 150 s: the API server's watch cache sends a
+   * bookmark about every 60 s.
+   */
+  watchIdleMs?: number;
   /** Applied to every object before it enters the cache and reaches handlers. Default slimObject. */
   transform?: (obj: T) => T;
   /**
@@ -272,34 +279,31 @@ export class Informer<T extends KubeObject = KubeObject> {
   private generation = 0;
   private abort: AbortController | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
   private failures = 0;
 
   constructor(kc: KubeConfig, options: InformerOptions<T>) {
     this.kc = kc;
     this.options = {
-      resyncPeriodMs: 5 * 60_000,
       backoffBaseMs: 500,
       backoffMaxMs: 30_000,
       pageSize: 500,
       watchTimeoutSeconds: 300,
+      watchIdleMs: 150_000,
       transform: slimObject,
       ...options,
     };
     this.logger = options.logger?.child({ informer: options.path });
     this.watcher = new Watch(kc);
-    // Watch's inactivity timeout (default 30 s) would end quiet watches long before the server-side
-    // timeout; let the server end them, and keep a client-side guard just above it for dead sockets.
-    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs =
-      (this.options.watchTimeoutSeconds + 30) * 1000;
+    // Watch's inactivity timeout (reset by every chunk received; default 30 s): quiet but live
+    // watches still hear a bookmark about every minute.
+    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = this.options.watchIdleMs;
   }
 
   /** Starts list+watch in the background. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    void this.relist(false);
-    this.scheduleResync();
+    void this.relist();
   }
 
   /** Stops the watch and all timers; the cache stays readable. */
@@ -309,7 +313,6 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.abort?.abort();
     this.abort = undefined;
     clearTimeout(this.retryTimer);
-    clearInterval(this.resyncTimer);
     const waiters = this.syncWaiters;
     this.syncWaiters = [];
     for (const w of waiters) w.reject(new Error(`informer ${this.options.path} stopped before it synced`));
@@ -320,7 +323,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   refresh(): Promise<void> {
     if (!this.running) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.refreshWaiters.push(resolve));
-    void this.relist(false);
+    void this.relist();
     return done;
   }
 
@@ -385,20 +388,11 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   // --- list -------------------------------------------------------------------------------------
 
-  private scheduleResync(): void {
-    if (this.options.resyncPeriodMs <= 0) return;
-    this.resyncTimer = setInterval(() => {
-      this.logger?.debug("periodic relist");
-      void this.relist(true);
-    }, this.options.resyncPeriodMs);
-    this.resyncTimer.unref?.();
-  }
-
   /**
    * Lists everything, reconciles the cache with it (adds, updates, deletes missed while not watching)
-   * and starts a fresh watch from the list's resourceVersion. `resync` re-emits unchanged objects.
+   * and starts a fresh watch from the list's resourceVersion.
    */
-  private async relist(resync: boolean): Promise<void> {
+  private async relist(): Promise<void> {
     if (!this.running) return;
     const generation = ++this.generation;
     this.abort?.abort(); // the old watch's callbacks are now stale
@@ -427,9 +421,6 @@ export class Informer<T extends KubeObject = KubeObject> {
       } else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
         this.store(key, obj);
         this.emit("update", obj, old);
-      } else if (resync) {
-        // Unchanged: the cached object stays (and list() snapshots with it); handlers still hear of it.
-        this.emit("update", old, old);
       }
     }
     for (const [key, old] of this.objects) {
@@ -507,7 +498,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           if (generation !== this.generation) return;
           this.abort = undefined;
           if (gone || (err as { statusCode?: number })?.statusCode === 410) {
-            void this.relist(false);
+            void this.relist();
           } else if (err && (err as { name?: string }).name !== "TimeoutError") {
             this.retry(err, "watch");
           } else if (events === 0 && Date.now() - started < 1000) {
@@ -566,7 +557,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.failures++;
     this.logger?.warn({ err: error, delayMs: delay, failures: this.failures }, `${what} failed; restarting`);
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => void this.relist(false), delay);
+    this.retryTimer = setTimeout(() => void this.relist(), delay);
   }
 
   private accepts(obj: T): boolean {
