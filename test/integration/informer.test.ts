@@ -26,13 +26,13 @@ const employee = (name: string, id: string): Employee => ({
     email: `${name}@example.com`,
   },
 });
-const create = (name: string, id: string) =>
+const create = (name: string, id: string, labels?: Record<string, string>) =>
   custom.createNamespacedCustomObject({
     group: GROUP,
     version: VERSION,
     namespace,
     plural: "employees",
-    body: employee(name, id),
+    body: { ...employee(name, id), metadata: { name, ...(labels ? { labels } : {}) } },
   });
 const remove = (name: string) =>
   custom.deleteNamespacedCustomObject({
@@ -108,13 +108,7 @@ describe("Informer", () => {
   });
 
   it("resumes a quiet watch from where it was without listing again, and honours a label selector", async () => {
-    await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace,
-      plural: "employees",
-      body: { ...employee("labelled", "E3"), metadata: { name: "labelled", labels: { team: "x" } } },
-    });
+    await create("labelled", "E3", { team: "x" });
     // Nothing arrives for 1.5 s on a quiet watch (the API server's bookmarks come about every
     // minute), so the informer takes each watch for dead and watches again.
     const informer = new Informer<Employee>(cp.kubeconfig, {
@@ -134,13 +128,7 @@ describe("Informer", () => {
       await create("unlabelled", "E5");
       await eventually(() => watches.mock.calls.length >= 4, 20_000, "the watch resumed three times");
 
-      await custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace,
-        plural: "employees",
-        body: { ...employee("late", "E6"), metadata: { name: "late", labels: { team: "x" } } },
-      });
+      await create("late", "E6", { team: "x" });
       await eventually(() => informer.get(namespace, "late") !== undefined, 20_000, "late after the resumes");
       expect(seen).toEqual([
         ["add", "labelled"],
