@@ -317,6 +317,67 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
   const people = peopleOf(N);
   const salesCount = people.filter((_, i) => isSales(i)).length;
 
+  // --- the yardsticks, each on servers of its own ------------------------------------------------
+  // Measured at the first size only: they are the yardstick, not the subject. Each starts from
+  // empty servers, as Roster does after them: left in place, the ceiling's and the ideal
+  // operator's 20,000 entries would sit in Roster's slapd and the ideal's 10,000 Employees in its
+  // API server (its watch cache and Go heap), through the bulk, the leavers and the scans.
+
+  let ceiling: CeilingResult | undefined;
+  if (!flags["skip-ceiling"] && first) {
+    const slapd = await startSlapd();
+    try {
+      progress(`ceiling: ${N} accounts with ldapts, ${CEILING_CONCURRENCY} in flight on one connection`);
+      ceiling = await runCeiling({
+        url: slapd.url,
+        bindDN: slapd.adminDN,
+        password: slapd.adminPassword,
+        usersParent: slapd.usersDN,
+        groupsParent: slapd.groupsDN,
+        groups: LDAP_GROUPS,
+        people: people.map((p) => p.spec),
+        concurrency: CEILING_CONCURRENCY,
+      });
+    } finally {
+      await slapd.stop();
+    }
+    progress(`ceiling: ${ceiling.accountsPerSecond} accounts/s (${ceiling.seconds} s)`);
+    report.ceiling = ceiling;
+  }
+
+  let ideal: IdealResult | undefined;
+  if (!flags["skip-ideal"] && first) {
+    const idealDir = mkdtempSync(join(tmpdir(), "roster-bench-ideal-"));
+    registerDirectory(idealDir);
+    const [controlPlane, slapd] = await Promise.all([startControlPlane(), startSlapd()]);
+    const idealScim = await startScimTarget(flags["scim-server"]!, idealDir);
+    try {
+      progress(`ideal operator: ${N} accounts, only the writes any operator must do, ${WORKERS} in flight`);
+      const kube = kubeFrom({ kubeconfigPath: controlPlane.kubeconfigPath });
+      ideal = await runIdeal({
+        kubeconfigPath: controlPlane.kubeconfigPath,
+        namespace: await freshNamespace(kube, "ideal"),
+        ldap: {
+          url: slapd.url,
+          bindDN: slapd.adminDN,
+          password: slapd.adminPassword,
+          usersParent: slapd.usersDN,
+          groupsParent: slapd.groupsDN,
+        },
+        ldapGroups: LDAP_GROUPS,
+        scim: idealScim,
+        scimGroups: SCIM_GROUPS,
+        people,
+        concurrency: WORKERS,
+      });
+    } finally {
+      await idealScim.stop();
+      await Promise.allSettled([controlPlane.stop(), slapd.stop()]);
+    }
+    progress(`ideal operator: ${ideal.accountsPerSecond} accounts/s (${ideal.seconds} s)`);
+    report.ideal = ideal;
+  }
+
   // --- the harness ------------------------------------------------------------------------------
 
   const dir = mkdtempSync(join(tmpdir(), "roster-bench-"));
@@ -430,56 +491,6 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
       attributes: ["member"],
     });
     return ldapValues(searchEntries[0]?.member).filter((m) => m !== "").length;
-  }
-
-  // --- the ceiling, before the operator runs ----------------------------------------------------
-
-  let ceiling: CeilingResult | undefined;
-  // The ceilings are measured at the first size only: they are the yardstick, not the subject.
-  if (!flags["skip-ceiling"] && first) {
-    progress(`ceiling: ${N} accounts with ldapts, ${CEILING_CONCURRENCY} in flight on one connection`);
-    ceiling = await runCeiling({
-      url: slapd.url,
-      bindDN: slapd.adminDN,
-      password: slapd.adminPassword,
-      usersParent: slapd.usersDN,
-      groupsParent: slapd.groupsDN,
-      groups: LDAP_GROUPS,
-      people: people.map((p) => p.spec),
-      concurrency: CEILING_CONCURRENCY,
-    });
-    progress(`ceiling: ${ceiling.accountsPerSecond} accounts/s (${ceiling.seconds} s)`);
-    report.ceiling = ceiling;
-  }
-
-  // --- the ideal operator, before the operator runs (its own namespace, subtree and SCIM server) ---
-
-  let ideal: IdealResult | undefined;
-  if (!flags["skip-ideal"] && first) {
-    progress(`ideal operator: ${N} accounts, only the writes any operator must do, ${WORKERS} in flight`);
-    const idealScim = await startScimTarget(flags["scim-server"]!, mkdtempSync(join(dir, "ideal-")));
-    try {
-      ideal = await runIdeal({
-        kubeconfigPath: controlPlane.kubeconfigPath,
-        namespace: await freshNamespace(kube, "ideal"),
-        ldap: {
-          url: slapd.url,
-          bindDN: slapd.adminDN,
-          password: slapd.adminPassword,
-          usersParent: slapd.usersDN,
-          groupsParent: slapd.groupsDN,
-        },
-        ldapGroups: LDAP_GROUPS,
-        scim: idealScim,
-        scimGroups: SCIM_GROUPS,
-        people,
-        concurrency: WORKERS,
-      });
-    } finally {
-      await idealScim.stop();
-    }
-    progress(`ideal operator: ${ideal.accountsPerSecond} accounts/s (${ideal.seconds} s)`);
-    report.ideal = ideal;
   }
 
   // --- watches: Employee readiness and every write ----------------------------------------------
@@ -973,17 +984,19 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
         progress(`idle: waiting for ${IDLE_SCANS} full scans per Connector`);
         const before = await snapshot();
         const scans: Record<string, { at: number; seconds: number }[]> = { "corp-ldap": [], "apps-scim": [] };
-        const last: Record<string, { count: number; sum: number }> = {};
-        const read = (s: Sample[], c: string) => ({
-          count: metric(s, "roster_connector_request_duration_seconds_count", {
-            connector: `${namespace}/${c}`,
-            operation: "listAccounts",
-          }),
-          sum: metric(s, "roster_connector_request_duration_seconds_sum", {
-            connector: `${namespace}/${c}`,
-            operation: "listAccounts",
-          }),
-        });
+        // Each full scan's own time, as the operator measures it (its metric lands just after the listing's).
+        const scanSeconds: Record<string, number[]> = { "corp-ldap": [], "apps-scim": [] };
+        const read = (s: Sample[], c: string) => {
+          const listing = { connector: `${namespace}/${c}`, operation: "listAccounts" };
+          const scan = { connector: `${namespace}/${c}` };
+          return {
+            count: metric(s, "roster_connector_request_duration_seconds_count", listing),
+            sum: metric(s, "roster_connector_request_duration_seconds_sum", listing),
+            scanCount: metric(s, "roster_drift_scan_duration_seconds_count", scan),
+            scanSum: metric(s, "roster_drift_scan_duration_seconds_sum", scan),
+          };
+        };
+        const last: Record<string, ReturnType<typeof read>> = {};
         for (const c of Object.keys(scans)) last[c] = read(before.samples, c);
         let memoryPeak = 0;
         await waitFor(
@@ -993,11 +1006,16 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
             memoryPeak = Math.max(memoryPeak, operator.memory().rss);
             for (const c of Object.keys(scans)) {
               const now = read(s, c);
-              if (now.count > last[c]!.count)
-                scans[c]!.push({ at, seconds: (now.sum - last[c]!.sum) / (now.count - last[c]!.count) });
+              const was = last[c]!;
+              if (now.count > was.count)
+                scans[c]!.push({ at, seconds: (now.sum - was.sum) / (now.count - was.count) });
+              if (now.scanCount > was.scanCount)
+                scanSeconds[c]!.push((now.scanSum - was.scanSum) / (now.scanCount - was.scanCount));
               last[c] = now;
             }
-            return Object.values(scans).every((l) => l.length >= IDLE_SCANS);
+            return Object.keys(scans).every(
+              (c) => scans[c]!.length >= IDLE_SCANS && scanSeconds[c]!.length >= IDLE_SCANS,
+            );
           },
           IDLE_SCANS * 600_000,
           () =>
@@ -1014,6 +1032,7 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
               {
                 scans: list.length,
                 listAccountsSeconds: distribution(list.map((s) => s.seconds * 1000)),
+                fullScanSeconds: distribution(scanSeconds[c]!.map((seconds) => seconds * 1000)),
                 // Between two listAccounts completions: listAccounts + compare + the resync interval.
                 fullScanSecondsFromCycle: distribution(
                   cycles.map((ms, i) => Math.max(list[i + 1]!.seconds * 1000, ms - interval * 1000)),

@@ -21,7 +21,13 @@ import {
 import type { NamespaceObjects } from "../plan/employee.ts";
 import { connectorPaused } from "../plan/employee.ts";
 import { parseDuration } from "../api/durations.ts";
-import { driftAccounts, driftDetected, managedAccounts, orphanAccounts } from "../observe/metrics.ts";
+import {
+  driftAccounts,
+  driftDetected,
+  driftScanDuration,
+  managedAccounts,
+  orphanAccounts,
+} from "../observe/metrics.ts";
 import type { EventRecorder } from "./events.ts";
 import type { Target, TargetPool } from "./targets.ts";
 import type { BrakeGate } from "./brake.ts";
@@ -113,6 +119,7 @@ export class ScanController {
     if (!connector) return {};
     const interval = parseDuration(connector.spec.drift?.resyncInterval ?? "10m");
     if (connectorPaused(connector)) return { requeueAfter: interval };
+    const started = performance.now();
     const target = await this.options.pool.get(connector);
     const objects = this.options.objects(namespace);
     const comparison = scanComparison({ connector, objects, now: new Date() });
@@ -157,6 +164,7 @@ export class ScanController {
     this.duplicates.set(key, duplicates);
     if (JSON.stringify(previous) !== JSON.stringify(result) || duplicatesChanged)
       this.options.scanned(connector);
+    driftScanDuration.observe({ connector: key }, (performance.now() - started) / 1000);
     return { requeueAfter: interval };
   }
 

@@ -171,6 +171,15 @@ export const driftAccounts = new Gauge({
   registers,
 });
 
+/** One full scan: the listing, its comparison and what the scan then corrects, from start to end. */
+export const driftScanDuration = new Histogram({
+  name: "roster_drift_scan_duration_seconds",
+  help: "Duration of a connector's drift and orphan scan (listing every account and comparing), per scan that completed",
+  labelNames: ["connector"] as const,
+  buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+  registers,
+});
+
 export const driftDetected = new Counter({
   name: "roster_drift_detected_total",
   help: "Drift found in targets (changes made outside the operator), by kind",

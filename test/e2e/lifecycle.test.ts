@@ -327,6 +327,7 @@ describe("roster operator with LDAP", () => {
       "roster_orphan_accounts",
       "roster_drift_accounts",
       "roster_drift_detected_total",
+      "roster_drift_scan_duration_seconds_bucket",
       "roster_deprovisions_held",
       "roster_connector_requests_total",
       "roster_connector_request_duration_seconds_bucket",

@@ -123,6 +123,12 @@ describe("drift", () => {
     expect(requireMetric(metrics, "roster_drift_detected_total", { kind: "deleted" })).toBeGreaterThanOrEqual(
       1,
     );
+    // The scan that found it was timed.
+    const scans = { connector: `${s.namespace}/${s.connector}` };
+    expect(requireMetric(metrics, "roster_drift_scan_duration_seconds_count", scans)).toBeGreaterThanOrEqual(
+      1,
+    );
+    expect(requireMetric(metrics, "roster_drift_scan_duration_seconds_sum", scans)).toBeGreaterThan(0);
   });
 
   it("Correct: a leaver's account re-enabled by hand is disabled again", async () => {
