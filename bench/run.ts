@@ -6,8 +6,9 @@
 //   npm run bench -- --scim-budget                # only the SCIM request budget (about 2 minutes)
 //   npm run bench -- --help
 //
-// Per size it starts its own control plane, slapd and SCIM server, measures the plain-ldapts
-// ceiling and the ideal operator (bench/ideal.ts: only the writes any operator must do), then runs
+// At the first size it measures the plain-ldapts ceiling and the ideal operator (bench/ideal.ts: only
+// the writes any operator must do), each on servers of its own; per size it then starts a fresh
+// control plane, slapd and SCIM server and runs
 // `roster operator` as a child process, compiled as the image runs it and with the chart's
 // NODE_OPTIONS, and measures: bulk joiners, an AccessPolicy edit affecting 1%, leaver latency, a
 // Connector edit, idle full scans and memory (RSS sampled every second, against the chart's
