@@ -132,7 +132,9 @@ describe("individual grants", () => {
     );
     expect(Date.now()).toBeGreaterThanOrEqual(new Date(until).getTime());
     expect(await groupsOf("A6")).toEqual(["staff"]);
-    expect((await s.events("quinn")).map((e) => e.reason)).toContain("GrantExpired");
+    await s.eventsUntil("quinn", "a GrantExpired Event", (events) =>
+      events.some((e) => e.reason === "GrantExpired"),
+    );
   });
 });
 

@@ -481,9 +481,11 @@ describe("an existing group with members added by hand", () => {
         { group: "devs", action: "Remove", count: 1, members: [leftUid] },
         { group: "staff", action: "Keep", count: 1, members: ["h1"] },
       ]);
-      const removedEvents = (await s.events(s.connector)).filter(
-        (e) => e.reason === "UnmanagedMembersRemoved",
-      );
+      const removedEvents = (
+        await s.eventsUntil(s.connector, "an UnmanagedMembersRemoved Event", (events) =>
+          events.some((e) => e.reason === "UnmanagedMembersRemoved"),
+        )
+      ).filter((e) => e.reason === "UnmanagedMembersRemoved");
       expect(removedEvents.map((e) => e.message).join("\n")).toContain("GroupRule/devs is Authoritative");
 
       // The exact approval removes the held one; the group is then as the rule says, plus the
@@ -652,7 +654,11 @@ describe("an existing group with members added by hand", () => {
         { group: "devs", action: "Remove", count: 1, members: left },
         { group: "staff", action: "Keep", count: 1, members: ["h1"] },
       ]);
-      const removedEvents = (await s.events("wiki")).filter((e) => e.reason === "UnmanagedMembersRemoved");
+      const removedEvents = (
+        await s.eventsUntil("wiki", "an UnmanagedMembersRemoved Event", (events) =>
+          events.some((e) => e.reason === "UnmanagedMembersRemoved"),
+        )
+      ).filter((e) => e.reason === "UnmanagedMembersRemoved");
       expect(removedEvents.map((e) => e.message).join("\n")).toContain("GroupRule/devs is Authoritative");
 
       // The exact approval removes the held one; devs is then as the rule says, plus the protected

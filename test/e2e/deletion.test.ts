@@ -207,15 +207,12 @@ describe("deleting Connectors, Secrets and Employees", () => {
       const dave = await s.ldap.person(s.usersDN, "DA-2");
       expect(dave).toBeDefined();
       expect(isDisabled(dave)).toBe(false);
-      // Events are written after the deletion leaves the status, so they may trail it a little.
-      const told = (events: Awaited<ReturnType<typeof s.events>>) =>
-        events.some((e) => e.reason === "AccountDeleted" && e.message?.includes("DA-1")) &&
-        events.some((e) => e.reason === "ScheduledDeletionDropped" && e.message?.includes("DA-2"));
-      let events: Awaited<ReturnType<typeof s.events>> = [];
-      await waitFor(
-        async () => told((events = await s.events(s.connector))),
-        10_000,
-        () => `the Connector's Events do not tell both outcomes: ${JSON.stringify(events)}`,
+      await s.eventsUntil(
+        s.connector,
+        "an Event for each outcome",
+        (events) =>
+          events.some((e) => e.reason === "AccountDeleted" && e.message.includes("DA-1")) &&
+          events.some((e) => e.reason === "ScheduledDeletionDropped" && e.message.includes("DA-2")),
       );
     },
   );

@@ -86,8 +86,9 @@ describe("roster operator with LDAP", () => {
     );
     expect(managers).toEqual(expect.arrayContaining(["roster Update", "roster Update status"]));
     expect(managers.filter((m) => m.startsWith("undici"))).toEqual([]);
-    const events = await s.events("ada");
-    expect(events).toContainEqual(expect.objectContaining({ reason: "AccountCreated", type: "Normal" }));
+    const events = await s.eventsUntil("ada", "an AccountCreated Event", (events) =>
+      events.some((e) => e.reason === "AccountCreated" && e.type === "Normal"),
+    );
     // GeneratedSecret: the password works, and lives only in the Employee-owned Secret.
     const secret = await s.kube.core.readNamespacedSecret({
       namespace: s.namespace,
@@ -142,8 +143,8 @@ describe("roster operator with LDAP", () => {
     );
     entry = await s.ldap.person(s.usersDN, "E100");
     expect(attr(entry, "pwdAccountLockedTime")).toEqual([]);
-    expect((await s.events("ada")).map((e) => e.reason)).toEqual(
-      expect.arrayContaining(["AccountDisabled", "AccountEnabled"]),
+    await s.eventsUntil("ada", "AccountDisabled and AccountEnabled Events", (events) =>
+      ["AccountDisabled", "AccountEnabled"].every((reason) => events.some((e) => e.reason === reason)),
     );
   });
 

@@ -84,7 +84,9 @@ describe("orphans: Disable", () => {
       );
       expect(await Promise.all(untouched.map(csn))).toEqual(before);
       expect(await Promise.all(untouched.map(locked))).toEqual([false, false]);
-      const events = await s.events(s.connector);
+      const events = await s.eventsUntil(s.connector, "an OrphanDisabled Event", (events) =>
+        events.some((e) => e.reason === "OrphanDisabled"),
+      );
       expect(events.filter((e) => e.reason === "OrphanDisabled")).toEqual([
         expect.objectContaining({ message: expect.stringContaining(disabled[0]) }),
       ]);

@@ -279,7 +279,9 @@ describe("roster plan --live", () => {
     ).toEqual([]);
     // (On start every Employee is reconciled: ada's read finds the title and puts it back, before
     // the scan would.) The operator says what it wrote.
-    const events = await s.events("ada");
+    const events = await s.eventsUntil("ada", "an AccountUpdated Event", (events) =>
+      events.some((e) => e.reason === "AccountUpdated"),
+    );
     expect(events.filter((e) => e.reason === "AccountUpdated" && /\btitle\b/.test(e.message))).toHaveLength(
       1,
     );

@@ -9,6 +9,8 @@ import { waitFor } from "../harness/processes.ts";
 import { createRoster, freshNamespace, getRoster, kubeFrom, PLURALS, type Kube } from "./kube.ts";
 import { ensureOUs, ldapLook, type LdapLook } from "./ldap.ts";
 
+export type ScenarioEvent = { reason: string; message: string; type: string };
+
 export type Scenario = {
   kube: Kube;
   namespace: string;
@@ -25,7 +27,16 @@ export type Scenario = {
   employee(name: string): Promise<Employee>;
   /** Waits until the Employee's status satisfies `check` (for the current generation). */
   until(name: string, what: string, check: (e: Employee) => boolean, timeoutMs?: number): Promise<Employee>;
-  events(name: string): Promise<{ reason: string; message: string; type: string }[]>;
+  events(name: string): Promise<ScenarioEvent[]>;
+  /**
+   * Waits until the object's Events satisfy `check` and returns them. Events are written after the
+   * change they tell of (and after its status), so a test that just saw the status waits for them.
+   */
+  eventsUntil(
+    name: string,
+    what: string,
+    check: (events: ScenarioEvent[]) => boolean,
+  ): Promise<ScenarioEvent[]>;
   close(): Promise<void>;
 };
 
@@ -135,6 +146,16 @@ export async function scenario(
         message: e.message ?? "",
         type: e.type ?? "",
       }));
+    },
+    async eventsUntil(name, what, check) {
+      let events: ScenarioEvent[] = [];
+      await waitFor(
+        async () => check((events = await s.events(name))),
+        10_000,
+        () => `${name}: ${what}; its Events: ${JSON.stringify(events)}`,
+        150,
+      );
+      return events;
     },
     async close() {
       await ldap.close();
