@@ -104,6 +104,33 @@ describe("normalizeDN / dnEquals / isDescendantOf", () => {
     expect(normalizeDN("UID=Alice,OU=People,DC=Roster")).toBe("uid=alice,ou=people,dc=roster");
   });
 
+  it("gives plain DNs (its fast path) the key the full parse gives", () => {
+    const parsedKey = (dn: string) =>
+      formatDN(
+        parseDN(dn).map((rdn) =>
+          rdn
+            .map((ava) => ({ type: ava.type.toLowerCase(), value: ava.value.toLowerCase() }))
+            .sort((a, b) => (a.type < b.type ? -1 : 1)),
+        ),
+      );
+    const typeChars = "abcXYZ019-";
+    const valueChars = "aZ09._@-";
+    let seed = 7;
+    const pick = (chars: string, n: number) =>
+      Array.from(
+        { length: n },
+        () => chars[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % chars.length],
+      ).join("");
+    const dns = Array.from({ length: 500 }, () =>
+      Array.from(
+        { length: 1 + (seed % 4) },
+        () => `${"uOc"[seed % 3]}${pick(typeChars, seed % 3)}=${pick(valueChars, 1 + (seed % 6))}`,
+      ).join(","),
+    );
+    dns.push("UID=Ada.Lovelace@Corp,OU=People,DC=Roster-Test", "cn=-x-,dc=_");
+    for (const dn of dns) expect(normalizeDN(dn), dn).toBe(parsedKey(dn));
+  });
+
   it("knows what is below a base", () => {
     expect(isDescendantOf("uid=a,ou=people,dc=x", "OU=People,dc=x")).toBe(true);
     expect(isDescendantOf("uid=a,ou=sub,ou=people,dc=x", "ou=people,dc=x")).toBe(true);

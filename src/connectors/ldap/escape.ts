@@ -162,12 +162,18 @@ function isHexForm(value: string): boolean {
   return /^#([0-9A-Fa-f]{2})+$/.test(value);
 }
 
+/** Single-valued RDNs of letters, digits and `._@-` only: nothing to unescape, re-escape or sort. */
+const PLAIN_DN = /^[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._@-]+(?:,[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._@-]+)*$/;
+
 /**
  * A comparison key for DNs: attribute types and values lower-cased, AVAs of an RDN sorted, values
  * re-escaped canonically. It approximates the server's distinguishedNameMatch for naming attributes
  * that are case-insensitive (cn, uid, ou, dc), and makes `cn=a\2Cb` and `cn=a\,b` equal.
  */
 export function normalizeDN(dn: string): string {
+  // A full scan keys every group member this way (90,000 values at 30,000 people in 3 groups); most
+  // are plain `type=value,...` DNs, whose canonical form is just the lower-cased string.
+  if (PLAIN_DN.test(dn)) return dn.toLowerCase();
   return formatDN(
     parseDN(dn).map((rdn) =>
       rdn
