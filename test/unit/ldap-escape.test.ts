@@ -104,7 +104,7 @@ describe("normalizeDN / dnEquals / isDescendantOf", () => {
     expect(normalizeDN("UID=Alice,OU=People,DC=Roster")).toBe("uid=alice,ou=people,dc=roster");
   });
 
-  it("gives plain DNs (its fast path) the key the full parse gives", () => {
+  it("gives plain DNs (the fast path) the key and first RDN value the full parse gives", () => {
     const parsedKey = (dn: string) =>
       formatDN(
         parseDN(dn).map((rdn) =>
@@ -114,7 +114,7 @@ describe("normalizeDN / dnEquals / isDescendantOf", () => {
         ),
       );
     const typeChars = "abcXYZ019-";
-    const valueChars = "aZ09._@-";
+    const valueChars = "aZ09._@- ";
     let seed = 7;
     const pick = (chars: string, n: number) =>
       Array.from(
@@ -127,8 +127,21 @@ describe("normalizeDN / dnEquals / isDescendantOf", () => {
         () => `${"uOc"[seed % 3]}${pick(typeChars, seed % 3)}=${pick(valueChars, 1 + (seed % 6))}`,
       ).join(","),
     );
-    dns.push("UID=Ada.Lovelace@Corp,OU=People,DC=Roster-Test", "cn=-x-,dc=_");
-    for (const dn of dns) expect(normalizeDN(dn), dn).toBe(parsedKey(dn));
+    dns.push(
+      "UID=Ada.Lovelace@Corp,OU=People,DC=Roster-Test",
+      "cn=-x-,dc=_",
+      "CN=Ada  Lovelace ,DC=x",
+      "CN=Ada Lovelace,OU=People,DC=ad",
+    );
+    const parsedFirst = (dn: string, type: string) => {
+      const first = parseDN(dn)[0]!;
+      return first.length === 1 && first[0]!.type.toLowerCase() === type ? first[0]!.value : undefined;
+    };
+    for (const dn of dns) {
+      expect(normalizeDN(dn), dn).toBe(parsedKey(dn));
+      for (const type of ["uid", "ou", dn.slice(0, dn.indexOf("=")).toLowerCase()])
+        expect(firstRDNValue(dn, type.toUpperCase()), `${type} of ${dn}`).toBe(parsedFirst(dn, type));
+    }
   });
 
   it("knows what is below a base", () => {

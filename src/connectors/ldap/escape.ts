@@ -162,8 +162,12 @@ function isHexForm(value: string): boolean {
   return /^#([0-9A-Fa-f]{2})+$/.test(value);
 }
 
-/** Single-valued RDNs of letters, digits and `._@-` only: nothing to unescape, re-escape or sort. */
-const PLAIN_DN = /^[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._@-]+(?:,[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._@-]+)*$/;
+/**
+ * Single-valued RDNs whose values are letters, digits, `._@-` and single inner spaces (AD's
+ * `CN=Ada Lovelace`): nothing to unescape, trim, re-escape or sort.
+ */
+const PLAIN_RDN = String.raw`[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._@-]+(?: [A-Za-z0-9._@-]+)*`;
+const PLAIN_DN = new RegExp(`^${PLAIN_RDN}(?:,${PLAIN_RDN})*$`);
 
 /**
  * A comparison key for DNs: attribute types and values lower-cased, AVAs of an RDN sorted, values
@@ -197,6 +201,12 @@ export function isDescendantOf(dn: string, base: string): boolean {
 
 /** The value of the DN's first RDN if it is a single AVA of `type` (case-insensitive), else undefined. */
 export function firstRDNValue(dn: string, type: string): string | undefined {
+  if (PLAIN_DN.test(dn)) {
+    const comma = dn.indexOf(",");
+    const rdn = comma === -1 ? dn : dn.slice(0, comma);
+    const equals = rdn.indexOf("=");
+    return rdn.slice(0, equals).toLowerCase() === type.toLowerCase() ? rdn.slice(equals + 1) : undefined;
+  }
   const first = parseDN(dn)[0];
   if (!first || first.length !== 1 || first[0]!.type.toLowerCase() !== type.toLowerCase()) return undefined;
   return first[0]!.value;
