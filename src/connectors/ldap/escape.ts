@@ -131,6 +131,10 @@ function readChar(dn: string, i: number, bytes: number[], fail: (why: string) =>
   const ch = dn[i]!;
   if (ch !== "\\") {
     const cp = dn.codePointAt(i)!;
+    if (cp < 0x80) {
+      bytes.push(cp); // ASCII is its own UTF-8
+      return i + 1;
+    }
     const s = String.fromCodePoint(cp);
     bytes.push(...Buffer.from(s, "utf8"));
     return i + s.length;
