@@ -59,8 +59,25 @@ const ATTRIBUTE_PATH = new RegExp(
   "i",
 );
 
-/** Parses a supported attribute path; throws with a readable message otherwise. */
+/**
+ * Parses a supported attribute path; throws with a readable message otherwise. The mapping's few
+ * paths are parsed for every account of a scan, so parses are kept (frozen: callers share them).
+ */
 export function parseScimPath(path: string): ScimPath {
+  let parsed = parsedPaths.get(path);
+  if (!parsed) {
+    parsed = parsePath(path);
+    if (parsed.filter) Object.freeze(parsed.filter);
+    Object.freeze(parsed);
+    if (parsedPaths.size >= 1024) parsedPaths.clear();
+    parsedPaths.set(path, parsed);
+  }
+  return parsed;
+}
+
+const parsedPaths = new Map<string, ScimPath>();
+
+function parsePath(path: string): ScimPath {
   let schema: string | undefined;
   let rest = path.trim();
   if (/^urn:/i.test(rest)) {
