@@ -27,7 +27,7 @@ import type { EmployeeSpecT } from "../src/api/types.ts";
 import { childDN, escapeFilterValue } from "../src/connectors/ldap/escape.ts";
 import { kubeGet, startControlPlane } from "../test/harness/controlplane.ts";
 import { freePort, registerDirectory, waitFor } from "../test/harness/processes.ts";
-import { startSlapd } from "../test/harness/slapd.ts";
+import { startSlapd, type Slapd } from "../test/harness/slapd.ts";
 import { createRoster, freshNamespace, kubeFrom } from "../test/support/kube.ts";
 import { shareConnections } from "../src/kube/client.ts";
 import { ensureOUs } from "../test/support/ldap.ts";
@@ -324,17 +324,22 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
   // operator's 20,000 entries would sit in Roster's slapd and the ideal's 10,000 Employees in its
   // API server (its watch cache and Go heap), through the bulk, the leavers and the scans.
 
+  /** How a yardstick binds to its slapd and where it writes. */
+  const ldapOf = (slapd: Slapd) => ({
+    url: slapd.url,
+    bindDN: slapd.adminDN,
+    password: slapd.adminPassword,
+    usersParent: slapd.usersDN,
+    groupsParent: slapd.groupsDN,
+  });
+
   let ceiling: CeilingResult | undefined;
   if (!flags["skip-ceiling"] && first) {
     const slapd = await startSlapd();
     try {
       progress(`ceiling: ${N} accounts with ldapts, ${CEILING_CONCURRENCY} in flight on one connection`);
       ceiling = await runCeiling({
-        url: slapd.url,
-        bindDN: slapd.adminDN,
-        password: slapd.adminPassword,
-        usersParent: slapd.usersDN,
-        groupsParent: slapd.groupsDN,
+        ...ldapOf(slapd),
         groups: LDAP_GROUPS,
         people: people.map((p) => p.spec),
         concurrency: CEILING_CONCURRENCY,
@@ -358,13 +363,7 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
       ideal = await runIdeal({
         kubeconfigPath: controlPlane.kubeconfigPath,
         namespace: await freshNamespace(kube, "ideal"),
-        ldap: {
-          url: slapd.url,
-          bindDN: slapd.adminDN,
-          password: slapd.adminPassword,
-          usersParent: slapd.usersDN,
-          groupsParent: slapd.groupsDN,
-        },
+        ldap: ldapOf(slapd),
         ldapGroups: LDAP_GROUPS,
         scim: idealScim,
         scimGroups: SCIM_GROUPS,
