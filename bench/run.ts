@@ -75,6 +75,8 @@ const HELP = `Usage: npm run bench -- [flags]
   --leaver-pool N          leavers are taken from the first N Employees (default 1000)
   --idle-scans N           idle full scans per connector (default 12)
   --resync-interval D      drift.resyncInterval during the idle phase (default 5s)
+  --slapd-no-member-index  slapd without its equality index on member (an experiment: back-mdb
+                           then stops re-indexing every member of a group on each change)
   --scim-server IMPL       indexed (default) | harness (test/harness/scim.ts; slow past ~1,000 users)
   --profile                CPU-profile the operator per phase (inspector; profiles in a temp dir;
                            the operator runs tsc's dist/ unbundled, so frames map to src/)
@@ -103,6 +105,7 @@ const { values: flags } = parseArgs({
     "idle-scans": { type: "string", default: "12" },
     "resync-interval": { type: "string", default: "5s" },
     "scim-server": { type: "string", default: "indexed" },
+    "slapd-no-member-index": { type: "boolean", default: false },
     "operator-node-options": { type: "string" },
     "operator-env": { type: "string", multiple: true },
     "operator-source": { type: "boolean", default: false },
@@ -164,6 +167,7 @@ const EXPERIMENT_ENV: Record<string, string> = Object.fromEntries(
   (flags["operator-env"] ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
 );
 const OPERATOR_ENV = { ...CHART.env, ...EXPERIMENT_ENV };
+const SLAPD_OPTIONS = { memberIndex: !flags["slapd-no-member-index"] };
 
 function gitState(): { commit: string; dirtySrc: boolean } | undefined {
   try {
@@ -214,6 +218,7 @@ const newReport = (N: number, LEAVERS: number, LEAVER_POOL: number): Record<stri
     idleScans: IDLE_SCANS,
     idleResyncInterval: RESYNC,
     scimServer: flags["scim-server"],
+    slapdMemberIndex: SLAPD_OPTIONS.memberIndex,
     operatorNodeOptions: NODE_OPTIONS,
     operatorNodeOptionsFromChart: flags["operator-node-options"] === undefined,
     operatorEnvFromChart: CHART.env,
@@ -335,7 +340,7 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
 
   let ceiling: CeilingResult | undefined;
   if (!flags["skip-ceiling"] && first) {
-    const slapd = await startSlapd();
+    const slapd = await startSlapd(SLAPD_OPTIONS);
     try {
       progress(`ceiling: ${N} accounts with ldapts, ${CEILING_CONCURRENCY} in flight on one connection`);
       ceiling = await runCeiling({
@@ -355,7 +360,7 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
   if (!flags["skip-ideal"] && first) {
     const idealDir = mkdtempSync(join(tmpdir(), "roster-bench-ideal-"));
     registerDirectory(idealDir);
-    const [controlPlane, slapd] = await Promise.all([startControlPlane(), startSlapd()]);
+    const [controlPlane, slapd] = await Promise.all([startControlPlane(), startSlapd(SLAPD_OPTIONS)]);
     const idealScim = await startScimTarget(flags["scim-server"]!, idealDir);
     try {
       progress(`ideal operator: ${N} accounts, only the writes any operator must do, ${WORKERS} in flight`);
@@ -383,7 +388,7 @@ async function runSize(N: number, first: boolean): Promise<boolean> {
   const dir = mkdtempSync(join(tmpdir(), "roster-bench-"));
   registerDirectory(dir);
   progress(`starting control plane, slapd and SCIM server (${flags["scim-server"]}) in ${dir}`);
-  const [controlPlane, slapd] = await Promise.all([startControlPlane(), startSlapd()]);
+  const [controlPlane, slapd] = await Promise.all([startControlPlane(), startSlapd(SLAPD_OPTIONS)]);
   const scim = await startScimTarget(flags["scim-server"]!, dir);
   const kube = kubeFrom({ kubeconfigPath: controlPlane.kubeconfigPath });
   // One TLS connection for the bench's own creates and patches, as the operator has: without it each

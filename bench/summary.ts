@@ -217,6 +217,7 @@ export function renderSummary(report: Report, findings?: string): string {
     chartMemoryLimit?: string;
     ldapGroupsPerAccount?: number;
     scimGroupsPerAccount?: number;
+    slapdMemberIndex?: boolean;
   };
   // Reports from before operator.env named --operator-env's variables operatorEnv.
   const experimentEnv = s.operatorEnvExperiment ?? s.operatorEnv ?? {};
@@ -242,6 +243,7 @@ export function renderSummary(report: Report, findings?: string): string {
         : ""
     }; the chart's memory limit is ${s.chartMemoryLimit ?? "–"}. RSS is sampled every second (VmRSS) and VmHWM is read at the end of each phase.`,
     `- Employees: ${sizes.map((x) => fmt(x, 0)).join(" and ")}${sizes.length > 1 ? ", each size a separate run on a fresh harness" : ""}; each gets an LDAP account in ${s.ldapGroupsPerAccount ?? 3} groups and a SCIM account in ${s.scimGroupsPerAccount ? `${s.scimGroupsPerAccount} group${s.scimGroupsPerAccount > 1 ? "s" : ""}` : "no group"} (AccessPolicy \`base\`); 1% are in department Sales (AccessPolicy \`sales-tools\`).`,
+    `- LDAP target: the harness's slapd (test/harness/slapd.ts: back-mdb, memberof and ppolicy overlays, equality indexes on objectClass, uid, employeeNumber${s.slapdMemberIndex === false ? "; **an experiment**: without the index on member" : " and member"}).`,
     `- Safety: both Connectors run with \`safety: {maxDeprovisionsPerHour: 100000, maxDeprovisionPercent: 100}\` for the bench, so the mass-change brake does not hold leavers (it would with the defaults: 20 per hour).`,
     `- SCIM target: ${r.settings.scimServer === "indexed" ? "bench/scim-server.ts, an indexed in-memory SCIM 2.0 server in its own process. The harness's scimmy server (test/harness/scim.ts, `--scim-server harness`) clones and filters every stored user on every filtered request (about 10 ms per 1,000 users per request), which would make 10,000 accounts take hours and measure the fixture rather than the operator." : "test/harness/scim.ts (scimmy) in its own process."} SCIM requestsPerSecond 10000.`,
     "",

@@ -54,6 +54,12 @@ export type SlapdOptions = {
   baseDN?: string;
   /** slapd's log level (olcLogLevel), default none; the log goes to <dir>/slapd.log. */
   logLevel?: string;
+  /**
+   * Keep an equality index on `member` (default true). Without it a `(member=<dn>)` search reads
+   * every group in scope, but back-mdb no longer re-indexes every member of a group on each
+   * membership change (the bench's --slapd-no-member-index experiment).
+   */
+  memberIndex?: boolean;
 };
 
 const SLAPD = "/usr/sbin/slapd";
@@ -75,6 +81,7 @@ function configLdif(
   adminDN: string,
   adminPassword: string,
   logLevel: string,
+  memberIndex: boolean,
 ): string {
   const policyDN = `cn=default,ou=policies,${baseDN}`;
   const schemas = SCHEMAS.map((s) => `include: file://${SCHEMA_DIR}/${s}.ldif\n`).join("\n");
@@ -121,8 +128,7 @@ olcDbMaxSize: 1073741824
 olcDbIndex: objectClass eq
 olcDbIndex: uid eq
 olcDbIndex: employeeNumber eq
-olcDbIndex: member eq
-olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none
+${memberIndex ? "olcDbIndex: member eq\n" : ""}olcAccess: {0}to attrs=userPassword by self write by anonymous auth by * none
 olcAccess: {1}to * by self read by users read by * none
 
 dn: olcOverlay={0}memberof,olcDatabase={1}mdb,cn=config
@@ -206,7 +212,7 @@ export async function startSlapd(opts: SlapdOptions = {}): Promise<Slapd> {
     mkdirSync(join(dir, "data"), { mode: 0o700 });
     writeFileSync(
       join(dir, "config.ldif"),
-      configLdif(dir, baseDN, adminDN, adminPassword, opts.logLevel ?? "none"),
+      configLdif(dir, baseDN, adminDN, adminPassword, opts.logLevel ?? "none", opts.memberIndex ?? true),
       {
         mode: 0o600,
       },
