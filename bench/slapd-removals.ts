@@ -4,10 +4,10 @@
 //   node bench/slapd-removals.ts [--no-member-index]
 //
 // bench/findings.md point 5 quotes it, with and without the harness's index on member.
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Attribute, Change, Client } from "ldapts";
 import { startSlapd } from "../test/harness/slapd.ts";
+import { cpuSeconds } from "./support.ts";
 
 const { values: flags } = parseArgs({ options: { "no-member-index": { type: "boolean", default: false } } });
 const PEOPLE = 10_000;
@@ -18,11 +18,7 @@ const slapd = await startSlapd({ memberIndex: !flags["no-member-index"] });
 const client = new Client({ url: slapd.url });
 try {
   await client.bind(slapd.adminDN, slapd.adminPassword);
-  /** slapd's user + system CPU time in ms (utime and stime, in clock ticks of 10 ms). */
-  const cpuMs = () => {
-    const fields = readFileSync(`/proc/${slapd.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  };
+  const cpuMs = () => cpuSeconds({ [slapd.pid]: "slapd" }).slapd! * 1000;
   const dn = (i: number) => `uid=u${i},${slapd.usersDN}`;
   for (let i = 0; i < PEOPLE; i += 200)
     await Promise.all(
