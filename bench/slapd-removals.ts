@@ -1,7 +1,7 @@
 // What slapd alone spends on a leaver's group removals: 10,000 people in 3 groups of 10,000
 // members, then 50 leavers' three removals sent at once, slapd's CPU time read from /proc.
 //
-//   node bench/slapd-removals.ts [--no-member-index]
+//   npx node bench/slapd-removals.ts [--no-member-index]     (npx: the pinned Node 24)
 //
 // bench/findings.md point 5 quotes it, with and without the harness's index on member.
 import { parseArgs } from "node:util";
