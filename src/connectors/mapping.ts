@@ -1,17 +1,27 @@
 // How an Employee maps onto an account in a Connector's target, whatever its kind (pure).
 import type { Connector, EmployeeSpecT } from "../api/types.ts";
-import { ldapAttributes, ldapTemplates, managedAttributeNames } from "./ldap/attributes.ts";
-import { scimAttributes, scimManagedAttributes, scimTemplates } from "./scim/attributes.ts";
+import { ldapAttributeRenderer, ldapTemplates, managedAttributeNames } from "./ldap/attributes.ts";
+import { scimAttributeRenderer, scimManagedAttributes, scimTemplates } from "./scim/attributes.ts";
 import { refersTo, type TemplateReferences } from "./template.ts";
+
+type AttributeRenderer = (
+  employee: EmployeeSpecT,
+  references?: TemplateReferences,
+) => Record<string, string[]>;
 
 export function desiredAttributes(
   connector: Connector,
   employee: EmployeeSpecT,
   references: TemplateReferences = {},
 ): Record<string, string[]> {
-  if (connector.spec.ldap) return ldapAttributes(employee, connector.spec.ldap, references);
-  if (connector.spec.scim) return scimAttributes(employee, connector.spec.scim, references);
-  return {};
+  return attributeRenderer(connector)(employee, references);
+}
+
+/** desiredAttributes for one Connector, its mapping compiled once (a scan renders every Employee). */
+export function attributeRenderer(connector: Connector): AttributeRenderer {
+  if (connector.spec.ldap) return ldapAttributeRenderer(connector.spec.ldap);
+  if (connector.spec.scim) return scimAttributeRenderer(connector.spec.scim);
+  return () => ({});
 }
 
 export function managedAttributes(connector: Connector): string[] {

@@ -42,27 +42,59 @@ export function validateTemplate(template: string): string[] {
     );
 }
 
-/** The value of one template variable for an Employee ("" when unknown or unset). */
-export function templateValue(
-  employee: EmployeeSpecT,
-  variable: string,
-  references: TemplateReferences = {},
-): string {
+type Reader = (employee: EmployeeSpecT, references: TemplateReferences) => string;
+
+/** How one variable is read, decided once per variable instead of once per Employee. */
+function variableReader(variable: string): Reader {
   const attr = ATTRIBUTE_NAME.exec(variable);
-  if (attr) return employee.attributes?.[attr[1]!] ?? "";
+  if (attr) {
+    const name = attr[1]!;
+    return (e) => e.attributes?.[name] ?? "";
+  }
   switch (variable) {
     case "managerId":
-      return references.managerId ?? "";
+      return (_, r) => r.managerId ?? "";
     case "displayName":
-      return employee.displayName || `${employee.givenName} ${employee.familyName}`;
+      return (e) => e.displayName || `${e.givenName} ${e.familyName}`;
     case "employmentType":
-      return employee.employmentType ?? "Employee";
+      return (e) => e.employmentType ?? "Employee";
     case "employmentStatus":
-      return employee.employmentStatus ?? "Active";
+      return (e) => e.employmentStatus ?? "Active";
   }
-  if (!(TEMPLATE_FIELDS as readonly string[]).includes(variable)) return "";
-  const value = (employee as Record<string, unknown>)[variable];
-  return typeof value === "string" ? value : "";
+  if (!(TEMPLATE_FIELDS as readonly string[]).includes(variable)) return () => "";
+  return (e) => {
+    const value = (e as Record<string, unknown>)[variable];
+    return typeof value === "string" ? value : "";
+  };
+}
+
+/** A template compiled: its text split around the placeholders once, rendered by concatenation. */
+export type CompiledTemplate = (employee: EmployeeSpecT, references?: TemplateReferences) => string;
+
+// A scan renders every mapped attribute of every Employee; the Connectors' few templates are
+// compiled once and kept (cleared when a flood of distinct templates would grow it without bound).
+const compiled = new Map<string, CompiledTemplate>();
+
+export function compileTemplate(template: string): CompiledTemplate {
+  let render = compiled.get(template);
+  if (render) return render;
+  const texts: string[] = [];
+  const readers: Reader[] = [];
+  let last = 0;
+  for (const m of template.matchAll(PLACEHOLDER)) {
+    texts.push(template.slice(last, m.index));
+    readers.push(variableReader(m[1]!));
+    last = m.index + m[0].length;
+  }
+  const tail = template.slice(last);
+  render = (employee, references = {}) => {
+    let out = "";
+    for (let i = 0; i < readers.length; i++) out += texts[i]! + readers[i]!(employee, references);
+    return out + tail;
+  };
+  if (compiled.size >= 1024) compiled.clear();
+  compiled.set(template, render);
+  return render;
 }
 
 /** Renders a template for an Employee. Values are inserted verbatim (no escaping, no trimming). */
@@ -71,9 +103,7 @@ export function renderTemplate(
   employee: EmployeeSpecT,
   references: TemplateReferences = {},
 ): string {
-  return template.replace(PLACEHOLDER, (_, variable: string) =>
-    templateValue(employee, variable, references),
-  );
+  return compileTemplate(template)(employee, references);
 }
 
 /** Whether a template refers to a reference variable (e.g. managerId). */

@@ -14,7 +14,7 @@ import type {
 } from "../api/types.ts";
 import { rfc3339Seconds, sameStatus, setCondition, type ConditionInput } from "../api/conditions.ts";
 import type { ActualAccount, DesiredAccount } from "../connectors/types.ts";
-import { desiredAttributes, managedAttributes, refersToManager } from "../connectors/mapping.ts";
+import { attributeRenderer, managedAttributes, refersToManager } from "../connectors/mapping.ts";
 import { managerReference } from "./references.ts";
 import { caseIgnoreKey } from "../connectors/ldap/escape.ts";
 import { evaluateAccess, isPaused, lifecycleOf, managedGroups, type Access } from "../policy/evaluate.ts";
@@ -59,12 +59,13 @@ export function accountMapping(
   objects: Pick<NamespaceObjects, "employees" | "withUsername">,
 ): AccountMapping {
   const usesManager = refersToManager(connector);
+  const render = attributeRenderer(connector);
   const reference = (spec: EmployeeSpecT) =>
     usesManager ? managerReference(spec, connector.metadata.name, objects) : {};
   return {
     desiredAttributes: (spec) => {
       const managerId = reference(spec).id;
-      return desiredAttributes(connector, spec, managerId ? { managerId } : {});
+      return render(spec, managerId ? { managerId } : {});
     },
     managedAttributes: managedAttributes(connector),
     groupKey: connector.spec.ldap ? caseIgnoreKey : (name) => name,

@@ -35,6 +35,9 @@ export type AccountPlanInput = {
 };
 
 function sameValues(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if ((a?.length ?? 0) !== (b?.length ?? 0)) return false;
+  // Most attributes hold one value: compared without sorting copies (a scan compares them all).
+  if (a?.length === 1) return a[0] === b![0];
   const x = [...(a ?? [])].sort();
   const y = [...(b ?? [])].sort();
   return x.length === y.length && x.every((v, i) => v === y[i]);

@@ -69,6 +69,17 @@ export function isPaused(object: { metadata: { annotations?: Record<string, stri
   return object.metadata.annotations?.["roster.dev/paused"] === "true";
 }
 
+// localeCompare's order, with one collator: evaluateAccess runs for every Employee of a scan.
+const compareNames = new Intl.Collator().compare;
+
+/** The objects in order of name; the list itself when it is in order already (the usual case). */
+function byName<T extends { metadata: { name: string } }>(objects: readonly T[]): readonly T[] {
+  for (let i = 1; i < objects.length; i++)
+    if (compareNames(objects[i - 1]!.metadata.name, objects[i]!.metadata.name) > 0)
+      return [...objects].sort((a, b) => compareNames(a.metadata.name, b.metadata.name));
+  return objects;
+}
+
 export function evaluateAccess(
   employee: Employee,
   policies: readonly AccessPolicy[],
@@ -107,7 +118,7 @@ export function evaluateAccess(
     }
   };
 
-  for (const policy of [...policies].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+  for (const policy of byName(policies)) {
     const source = `AccessPolicy/${policy.metadata.name}`;
     if (isPaused(policy)) {
       frozen(source);
@@ -134,7 +145,7 @@ export function evaluateAccess(
     for (const group of grant.groups ?? []) addGroup(entry, group, "Grant");
   }
   // A GroupRule never creates accounts: it adds groups where the person already has one.
-  for (const rule of [...rules].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+  for (const rule of byName(rules)) {
     if (isPaused(rule)) {
       frozen(`GroupRule/${rule.metadata.name}`, rule.spec.connectors);
       continue;
@@ -149,7 +160,7 @@ export function evaluateAccess(
   const granted = lifecycle === "Active" || lifecycle === "Suspended";
   const entitlements: EntitlementT[] = [];
   if (granted) {
-    for (const entry of [...accounts.values()].sort((a, b) => a.connector.localeCompare(b.connector))) {
+    for (const entry of [...accounts.values()].sort((a, b) => compareNames(a.connector, b.connector))) {
       for (const source of entry.sources) entitlements.push({ connector: entry.connector, source });
       for (const group of [...entry.groups.keys()].sort()) {
         for (const source of entry.groups.get(group)!)

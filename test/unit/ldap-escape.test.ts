@@ -179,5 +179,7 @@ describe("caseIgnoreKey", () => {
     expect(caseIgnoreKey(" Team  A ")).toBe("team a");
     expect(caseIgnoreKey("ZOË")).toBe(caseIgnoreKey("zoe\u0308"));
     expect(caseIgnoreKey("a,b")).not.toBe(caseIgnoreKey("ab"));
+    expect(caseIgnoreKey("ＴＥＡＭ　Ａ")).toBe("team a");
+    expect(caseIgnoreKey("ﬁnance")).toBe("finance");
   });
 });

@@ -99,6 +99,21 @@ describe("planAccount", () => {
   it("compares multi-valued attributes regardless of order", () => {
     expect(attributeChanges({ mail: ["a", "b"] }, { mail: ["b", "a"] }, ["mail"])).toEqual({});
   });
+
+  it("sees a changed, an added or a dropped value of a single-valued attribute", () => {
+    const managed = ["cn", "mail", "title"];
+    expect(
+      attributeChanges(
+        { cn: ["Ada"], mail: ["a@x"], title: ["CTO"] },
+        { cn: ["ada"], mail: ["a@x", "b@x"] },
+        managed,
+      ),
+    ).toEqual({ cn: ["Ada"], mail: ["a@x"], title: ["CTO"] });
+    expect(attributeChanges({ mail: ["a@x", "b@x"] }, { mail: ["a@x"] }, managed)).toEqual({
+      mail: ["a@x", "b@x"],
+    });
+    expect(attributeChanges({ cn: [] }, { cn: ["Ada"] }, managed)).toEqual({ cn: null });
+  });
 });
 
 describe("parseDuration", () => {

@@ -286,6 +286,22 @@ describe("evaluateAccess", () => {
     expect(access.nextChangeAt).toEqual(new Date("2026-06-01T12:00:05Z"));
   });
 
+  it("takes policies and rules in order of name, however the list is ordered", () => {
+    const policies = [
+      policy("team-b", { grants: [{ connector: "ldap", groups: ["shared"] }] }),
+      policy("team-a", { grants: [{ connector: "ldap", groups: ["shared"] }] }),
+      policy("team-a-2", { grants: [{ connector: "crm" }] }),
+    ];
+    const shuffled = evaluateAccess(employee(), policies, [], now);
+    const sorted = evaluateAccess(employee(), [policies[1]!, policies[2]!, policies[0]!], [], now);
+    expect(shuffled.accounts.get("ldap")!.groups.get("shared")).toEqual([
+      "AccessPolicy/team-a",
+      "AccessPolicy/team-b",
+    ]);
+    expect(shuffled.entitlements).toEqual(sorted.entitlements);
+    expect(shuffled.entitlements.map((e) => e.connector)).toEqual(["crm", "ldap", "ldap", "ldap", "ldap"]);
+  });
+
   it("freezes a paused policy: the person keeps what status records it gave, and gets nothing new", () => {
     const paused = policy("engineering", {
       match: [{ key: "department", operator: "In", values: ["Sales"] }],

@@ -45,8 +45,12 @@ export function equalityFilter(attribute: string, value: string): string {
  * of spaces collapsed. "Team  A " and "team a" name the same LDAP entry.
  */
 export function caseIgnoreKey(value: string): string {
-  return value.normalize("NFKC").toLowerCase().replace(/ +/g, " ").trim();
+  // NFKC leaves printable ASCII as it is; skipping it matters, a scan keys every group of every account.
+  const normalized = PRINTABLE_ASCII.test(value) ? value : value.normalize("NFKC");
+  return normalized.toLowerCase().replace(/ +/g, " ").trim();
 }
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** One attribute-value assertion of an RDN; `value` is unescaped (a '#' BER form is kept verbatim). */
 export type AVA = { type: string; value: string };

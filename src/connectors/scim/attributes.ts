@@ -13,7 +13,7 @@
 // set and cannot be mapped; neither can id, meta, schemas, active (the enabled state), password or
 // groups. Values that render empty or blank are omitted.
 import type { EmployeeSpecT, ScimSpecT } from "../../api/types.ts";
-import { renderTemplate, validateTemplate, type TemplateReferences } from "../template.ts";
+import { compileTemplate, validateTemplate, type TemplateReferences } from "../template.ts";
 
 export const CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User";
 export const CORE_GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -152,15 +152,27 @@ export function scimAttributes(
   spec: TemplateSpec,
   references: TemplateReferences = {},
 ): Record<string, string[]> {
-  const out: Record<string, string[]> = {
-    [USERNAME_ATTRIBUTE]: [employee.username],
-    [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
+  return scimAttributeRenderer(spec)(employee, references);
+}
+
+/** scimAttributes with the spec's templates merged and compiled once, for many Employees. */
+export function scimAttributeRenderer(
+  spec: TemplateSpec,
+): (employee: EmployeeSpecT, references?: TemplateReferences) => Record<string, string[]> {
+  const templates = Object.entries(scimTemplates(spec)).map(
+    ([path, t]) => [path, compileTemplate(t)] as const,
+  );
+  return (employee, references = {}) => {
+    const out: Record<string, string[]> = {
+      [USERNAME_ATTRIBUTE]: [employee.username],
+      [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
+    };
+    for (const [path, render] of templates) {
+      const value = render(employee, references);
+      if (value.trim() !== "") out[path] = [value];
+    }
+    return out;
   };
-  for (const [path, template] of Object.entries(scimTemplates(spec))) {
-    const value = renderTemplate(template, employee, references);
-    if (value.trim() !== "") out[path] = [value];
-  }
-  return out;
 }
 
 /** Problems with spec.attributes, as messages (for the Connector's status); empty when valid. */
@@ -197,7 +209,8 @@ const isObject = (v: unknown): v is Resource => typeof v === "object" && v !== n
 export function keyOf(obj: Resource, name: string): string | undefined {
   if (name in obj) return name;
   const lower = name.toLowerCase();
-  return Object.keys(obj).find((k) => k.toLowerCase() === lower);
+  // Lengths first: a scan looks up every mapped path, often absent, in every User.
+  return Object.keys(obj).find((k) => k.length === name.length && k.toLowerCase() === lower);
 }
 
 /** obj[name], case-insensitively. */
