@@ -2,12 +2,7 @@
 import type { Connector, EmployeeSpecT } from "../api/types.ts";
 import { ldapAttributeRenderer, ldapTemplates, managedAttributeNames } from "./ldap/attributes.ts";
 import { scimAttributeRenderer, scimManagedAttributes, scimTemplates } from "./scim/attributes.ts";
-import { refersTo, type TemplateReferences } from "./template.ts";
-
-type AttributeRenderer = (
-  employee: EmployeeSpecT,
-  references?: TemplateReferences,
-) => Record<string, string[]>;
+import { refersTo, type AttributeRenderer, type TemplateReferences } from "./template.ts";
 
 export function desiredAttributes(
   connector: Connector,

@@ -110,3 +110,25 @@ export function renderTemplate(
 export function refersTo(template: string, variable: (typeof REFERENCE_VARIABLES)[number]): boolean {
   return templateVariables(template).includes(variable);
 }
+
+/** Attribute -> values for an Employee: the forced ones, then each template's non-blank rendering. */
+export type AttributeRenderer = (
+  employee: EmployeeSpecT,
+  references?: TemplateReferences,
+) => Record<string, string[]>;
+
+/** An AttributeRenderer over a mapping's templates, compiled once for all the Employees it renders. */
+export function attributeRendererOf(
+  templates: Record<string, string>,
+  forced: (employee: EmployeeSpecT) => Record<string, string[]>,
+): AttributeRenderer {
+  const compiledTemplates = Object.entries(templates).map(([name, t]) => [name, compileTemplate(t)] as const);
+  return (employee, references = {}) => {
+    const out = forced(employee);
+    for (const [name, render] of compiledTemplates) {
+      const value = render(employee, references);
+      if (value.trim() !== "") out[name] = [value];
+    }
+    return out;
+  };
+}

@@ -11,7 +11,12 @@
 // forced username, and cn names the entry (CN=<cn>): it is rendered for the create but is not a
 // managed attribute, since AD changes it only by renaming the entry.
 import type { EmployeeSpecT, LdapSpecT } from "../../api/types.ts";
-import { compileTemplate, validateTemplate, type TemplateReferences } from "../template.ts";
+import {
+  attributeRendererOf,
+  validateTemplate,
+  type AttributeRenderer,
+  type TemplateReferences,
+} from "../template.ts";
 import { dnsDomainOf, usernameAttributeOf } from "./settings.ts";
 
 export const DEFAULT_LDAP_TEMPLATES: Readonly<Record<string, string>> = {
@@ -87,24 +92,12 @@ export function ldapAttributes(
 }
 
 /** ldapAttributes with the spec's templates merged and compiled once, for many Employees. */
-export function ldapAttributeRenderer(
-  spec: TemplateSpec,
-): (employee: EmployeeSpecT, references?: TemplateReferences) => Record<string, string[]> {
+export function ldapAttributeRenderer(spec: TemplateSpec): AttributeRenderer {
   const usernameAttribute = usernameAttributeOf(spec);
-  const templates = Object.entries(ldapTemplates(spec)).map(
-    ([name, t]) => [name, compileTemplate(t)] as const,
-  );
-  return (employee, references = {}) => {
-    const out: Record<string, string[]> = {
-      [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
-      [usernameAttribute]: [employee.username],
-    };
-    for (const [name, render] of templates) {
-      const value = render(employee, references);
-      if (value.trim() !== "") out[name] = [value];
-    }
-    return out;
-  };
+  return attributeRendererOf(ldapTemplates(spec), (employee) => ({
+    [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
+    [usernameAttribute]: [employee.username],
+  }));
 }
 
 /** Problems with spec.attributes, as messages (for the Connector's status); empty when valid. */

@@ -13,7 +13,12 @@
 // set and cannot be mapped; neither can id, meta, schemas, active (the enabled state), password or
 // groups. Values that render empty or blank are omitted.
 import type { EmployeeSpecT, ScimSpecT } from "../../api/types.ts";
-import { compileTemplate, validateTemplate, type TemplateReferences } from "../template.ts";
+import {
+  attributeRendererOf,
+  validateTemplate,
+  type AttributeRenderer,
+  type TemplateReferences,
+} from "../template.ts";
 
 export const CORE_USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User";
 export const CORE_GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -156,23 +161,11 @@ export function scimAttributes(
 }
 
 /** scimAttributes with the spec's templates merged and compiled once, for many Employees. */
-export function scimAttributeRenderer(
-  spec: TemplateSpec,
-): (employee: EmployeeSpecT, references?: TemplateReferences) => Record<string, string[]> {
-  const templates = Object.entries(scimTemplates(spec)).map(
-    ([path, t]) => [path, compileTemplate(t)] as const,
-  );
-  return (employee, references = {}) => {
-    const out: Record<string, string[]> = {
-      [USERNAME_ATTRIBUTE]: [employee.username],
-      [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
-    };
-    for (const [path, render] of templates) {
-      const value = render(employee, references);
-      if (value.trim() !== "") out[path] = [value];
-    }
-    return out;
-  };
+export function scimAttributeRenderer(spec: TemplateSpec): AttributeRenderer {
+  return attributeRendererOf(scimTemplates(spec), (employee) => ({
+    [USERNAME_ATTRIBUTE]: [employee.username],
+    [EMPLOYEE_ID_ATTRIBUTE]: [employee.employeeId],
+  }));
 }
 
 /** Problems with spec.attributes, as messages (for the Connector's status); empty when valid. */
