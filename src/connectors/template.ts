@@ -10,6 +10,7 @@
 // "" while the manager has none.
 import type { EmployeeSpecT } from "../api/types.ts";
 import { EMPLOYEE_STRING_FIELDS } from "../api/schema.ts";
+import { ownValue } from "../api/records.ts";
 
 export const TEMPLATE_FIELDS = EMPLOYEE_STRING_FIELDS;
 
@@ -49,7 +50,7 @@ function variableReader(variable: string): Reader {
   const attr = ATTRIBUTE_NAME.exec(variable);
   if (attr) {
     const name = attr[1]!;
-    return (e) => e.attributes?.[name] ?? "";
+    return (e) => ownValue(e.attributes, name) ?? "";
   }
   switch (variable) {
     case "managerId":

@@ -2,6 +2,7 @@
 // namespace) -> new hires, movers (field by field), leavers (missing from the export: Terminated,
 // never deleted), refused rows and the count of people left as they are.
 import type { Employee } from "../api/types.ts";
+import { ownValue } from "../api/records.ts";
 import type { MappedRecord, RowProblem } from "./employee.ts";
 import { employeeName } from "./employee.ts";
 import { fieldPath, type FieldTarget, type Mapping } from "./mapping.ts";
@@ -78,9 +79,9 @@ export function managedTargets(mapping: Mapping): FieldTarget[] {
 export function getTarget(employee: Employee, target: FieldTarget): string | undefined {
   let value: unknown;
   if (target.kind === "spec") value = (employee.spec as Record<string, unknown>)[target.field];
-  else if (target.kind === "attribute") value = employee.spec.attributes?.[target.name];
-  else if (target.kind === "annotation") value = employee.metadata.annotations?.[target.key];
-  else value = employee.metadata.labels?.[target.key];
+  else if (target.kind === "attribute") value = ownValue(employee.spec.attributes, target.name);
+  else if (target.kind === "annotation") value = ownValue(employee.metadata.annotations, target.key);
+  else value = ownValue(employee.metadata.labels, target.key);
   if (value === undefined || value === null) return undefined;
   return typeof value === "string" ? value : String(value);
 }

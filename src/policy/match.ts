@@ -1,11 +1,12 @@
 // Selector and match semantics of AccessPolicy and GroupRule (api.md), as pure functions.
 import { RE2JS } from "re2js";
 import type { Employee, LabelSelectorSpec, MatchRequirementSpec } from "../api/types.ts";
+import { ownValue } from "../api/records.ts";
 
 /** The value of a match key on an Employee: a spec field or attributes.<name>; undefined when absent. */
 export function employeeField(employee: Employee, key: string): string | undefined {
   const spec = employee.spec;
-  if (key.startsWith("attributes.")) return spec.attributes?.[key.slice("attributes.".length)];
+  if (key.startsWith("attributes.")) return ownValue(spec.attributes, key.slice("attributes.".length));
   switch (key) {
     case "employmentType":
       return spec.employmentType ?? "Employee";
@@ -95,11 +96,10 @@ export function selectorMatches(
   selector: LabelSelectorSpec | undefined,
 ): boolean {
   if (!selector) return true;
-  const have = labels ?? {};
   for (const [key, value] of Object.entries(selector.matchLabels ?? {}))
-    if (have[key] !== value) return false;
+    if (ownValue(labels, key) !== value) return false;
   for (const expression of selector.matchExpressions ?? [])
-    if (!labelRequirementHolds(have[expression.key], expression)) return false;
+    if (!labelRequirementHolds(ownValue(labels, expression.key), expression)) return false;
   return true;
 }
 
@@ -125,7 +125,7 @@ export function explainMatch(
   selector: LabelSelectorSpec | undefined,
   match: MatchRequirementSpec[] | undefined,
 ): EntryResult[] {
-  const labels = employee.metadata.labels ?? {};
+  const label = (key: string) => ownValue(employee.metadata.labels, key);
   const results: EntryResult[] = [];
   for (const [key, value] of Object.entries(selector?.matchLabels ?? {}))
     results.push({
@@ -133,8 +133,8 @@ export function explainMatch(
       key,
       operator: "=",
       values: [value],
-      seen: labels[key],
-      holds: labels[key] === value,
+      seen: label(key),
+      holds: label(key) === value,
     });
   for (const [index, expression] of (selector?.matchExpressions ?? []).entries())
     results.push({
@@ -142,8 +142,8 @@ export function explainMatch(
       key: expression.key,
       operator: expression.operator,
       values: expression.values ?? [],
-      seen: labels[expression.key],
-      holds: labelRequirementHolds(labels[expression.key], expression),
+      seen: label(expression.key),
+      holds: labelRequirementHolds(label(expression.key), expression),
     });
   for (const [index, requirement] of (match ?? []).entries()) {
     const seen = employeeField(employee, requirement.key);

@@ -27,6 +27,9 @@ describe("renderTemplate", () => {
   });
   it("renders missing fields as empty and applies the API defaults", () => {
     expect(renderTemplate("[{{title}}][{{attributes.nope}}][{{bogus}}]", ada)).toBe("[][][]");
+    expect(
+      renderTemplate("[{{attributes.constructor}}][{{attributes.__proto__}}][{{attributes.toString}}]", ada),
+    ).toBe("[][][]");
     expect(renderTemplate("{{displayName}}", ada)).toBe("Ada Lovelace");
     expect(renderTemplate("{{displayName}}", { ...ada, displayName: "Countess" })).toBe("Countess");
     expect(renderTemplate("{{employmentType}}/{{employmentStatus}}", ada)).toBe("Employee/Active");

@@ -51,6 +51,9 @@ describe("match", () => {
     [{ key: "attributes.clearance", operator: "Exists" }, true],
     [{ key: "attributes.clearance", operator: "In", values: ["secret"] }, true],
     [{ key: "attributes.badge", operator: "Exists" }, false],
+    [{ key: "attributes.constructor", operator: "Exists" }, false],
+    [{ key: "attributes.__proto__", operator: "Exists" }, false],
+    [{ key: "attributes.toString", operator: "NotIn", values: ["x"] }, true],
     [{ key: "employmentType", operator: "In", values: ["Employee"] }, true],
     [{ key: "employmentStatus", operator: "In", values: ["Active"] }, true],
     [{ key: "title", operator: "Matches", values: ["[Mm]anager"] }, true],
@@ -67,6 +70,11 @@ describe("match", () => {
 
   it("applies label selectors with matchLabels and matchExpressions", () => {
     const e = employee({}, { team: "platform", site: "lon" });
+    // Keys every plain object inherits are no labels of the Employee's.
+    for (const key of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      expect(employeeMatches(e, { matchExpressions: [{ key, operator: "Exists" }] }, [])).toBe(false);
+      expect(employeeMatches(e, { matchExpressions: [{ key, operator: "DoesNotExist" }] }, [])).toBe(true);
+    }
     expect(employeeMatches(e, { matchLabels: { team: "platform" } }, [])).toBe(true);
     expect(employeeMatches(e, { matchLabels: { team: "data" } }, [])).toBe(false);
     expect(
