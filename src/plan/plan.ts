@@ -40,7 +40,7 @@ function sameValues(a: readonly string[] | undefined, b: readonly string[] | und
   if (a?.length === 1) return a[0] === b![0];
   const x = [...(a ?? [])].sort();
   const y = [...(b ?? [])].sort();
-  return x.length === y.length && x.every((v, i) => v === y[i]);
+  return x.every((v, i) => v === y[i]);
 }
 
 export function attributeChanges(

@@ -68,6 +68,19 @@ describe("explainMatch", () => {
     expect(employeeMatches(employee, { matchLabels: selector.matchLabels }, [])).toBe(results[0]!.holds);
     expect(employeeMatches(employee, selector, match)).toBe(results.every((r) => r.holds));
   });
+
+  it("sees no label or attribute in the members every plain object inherits", () => {
+    const results = explainMatch(
+      employee,
+      { matchExpressions: [{ key: "constructor", operator: "Exists" }], matchLabels: { toString: "x" } },
+      [{ key: "attributes.hasOwnProperty", operator: "Exists" }],
+    );
+    expect(results.map((r) => [r.key, r.seen, r.holds])).toEqual([
+      ["toString", undefined, false],
+      ["constructor", undefined, false],
+      ["attributes.hasOwnProperty", undefined, false],
+    ]);
+  });
 });
 
 describe("explainAccess", () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Employee } from "../../src/api/types.ts";
 import {
   appliedPaths,
+  getTarget,
   leaverLimit,
   planImport,
   PlanError,
@@ -576,5 +577,28 @@ describe("directory and report", () => {
         },
       ],
     });
+  });
+});
+
+describe("getTarget", () => {
+  it("reads a mapped attribute, label or annotation only where the Employee has it", () => {
+    const employee: Employee = {
+      apiVersion: "roster.dev/v1alpha1",
+      kind: "Employee",
+      metadata: { name: "ada", labels: { team: "platform" }, annotations: {} },
+      spec: {
+        employeeId: "E1",
+        username: "ada",
+        givenName: "Ada",
+        familyName: "L",
+        email: "a@x",
+        attributes: { badge: "7" },
+      },
+    };
+    expect(getTarget(employee, { kind: "attribute", name: "badge" })).toBe("7");
+    expect(getTarget(employee, { kind: "label", key: "team" })).toBe("platform");
+    expect(getTarget(employee, { kind: "attribute", name: "constructor" })).toBeUndefined();
+    expect(getTarget(employee, { kind: "label", key: "toString" })).toBeUndefined();
+    expect(getTarget(employee, { kind: "annotation", key: "valueOf" })).toBeUndefined();
   });
 });
