@@ -3,6 +3,7 @@
 import { createInterface } from "node:readline";
 import { Readable, Transform, type TransformCallback } from "node:stream";
 import { parse } from "csv-parse";
+import { ownValue } from "../api/records.ts";
 
 export type SourceFormat = "csv" | "jsonl";
 
@@ -162,10 +163,11 @@ async function* readJsonLines(input: Readable): AsyncGenerator<SourceRecord> {
  * values may be numbers or booleans; a dotted column name reaches into nested JSON objects.
  */
 export function cell(values: Record<string, unknown>, column: string): string | undefined {
-  let value: unknown = values[column];
+  let value: unknown = ownValue(values, column);
   if (value === undefined && column.includes(".")) {
     value = column.split(".").reduce<unknown>((v, part) => {
-      if (v && typeof v === "object" && !Array.isArray(v)) return (v as Record<string, unknown>)[part];
+      if (v && typeof v === "object" && !Array.isArray(v))
+        return ownValue(v as Record<string, unknown>, part);
       return undefined;
     }, values);
   }

@@ -27,7 +27,7 @@ import {
   parseMappingYaml,
   type Mapping,
 } from "../../src/hr/mapping.ts";
-import { detectFormat, readRecords, SourceError, type SourceRecord } from "../../src/hr/source.ts";
+import { cell, detectFormat, readRecords, SourceError, type SourceRecord } from "../../src/hr/source.ts";
 import { planJson, renderPlanText } from "../../src/hr/summary.ts";
 
 const fixtures = join(import.meta.dirname, "../fixtures/hr");
@@ -600,5 +600,14 @@ describe("getTarget", () => {
     expect(getTarget(employee, { kind: "attribute", name: "constructor" })).toBeUndefined();
     expect(getTarget(employee, { kind: "label", key: "toString" })).toBeUndefined();
     expect(getTarget(employee, { kind: "annotation", key: "valueOf" })).toBeUndefined();
+  });
+});
+
+describe("HR columns read only what the record holds", () => {
+  it("a column the record lacks is absent, even when a plain object inherits that name", () => {
+    expect(cell({ org: { name: "Research" } }, "org.name")).toBe("Research");
+    expect(cell({}, "constructor")).toBeUndefined();
+    expect(cell({ org: { name: "Research" } }, "org.toString")).toBeUndefined();
+    expect(cell({ org: { name: "Research" } }, "org.name.length")).toBeUndefined();
   });
 });
